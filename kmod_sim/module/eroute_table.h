@@ -1,0 +1,77 @@
+// The eroute table of both address families: a RadijTable per family for the selectors and
+// lookups, and the Eroute records beside it. IPv4 eroutes list before IPv6 ones.
+//
+// Not thread-safe: Klips serialises access with its reader-writer lock. The only mutation
+// allowed under the read lock is counting (Eroute::count/lasttime through std::atomic_ref).
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+
+#include "eroute.h"
+#include "radij_table.h"
+
+namespace kmod_sim {
+
+// Where an eroute lives: stable until it is removed.
+struct EroutRef {
+    AddressFamily family = AddressFamily::unspecified;
+    uint32_t entry = UINT32_MAX;
+    explicit operator bool() const { return family != AddressFamily::unspecified; }
+};
+
+// An eroute as the /proc walk sees it, with the table's mask for each side.
+struct EroutView {
+    const Eroute& eroute;
+    IpAddress src_mask, dst_mask;
+};
+
+class EroutTable {
+public:
+    // 0, EEXIST (same masked selector and masks), or EINVAL (mixed address families).
+    int add(const EroutSelector& selector, Eroute eroute, EroutRef* added = nullptr);
+    // 0, EFAULT (no eroute with that masked key), ENOENT (none with that mask), or EINVAL.
+    // The removed eroute's held packets, if any, are moved to *held.
+    int remove(const EroutSelector& selector, std::unique_ptr<HeldPackets>* held = nullptr);
+    void clear();
+
+    EroutRef find(const EroutSelector& selector) const;
+    EroutRef match(const PacketSelector& packet) const;
+    Eroute& at(EroutRef ref);
+    const Eroute& at(EroutRef ref) const;
+
+    // Every eroute in /proc order.
+    void walk(const std::function<void(const EroutView&)>& visit) const;
+
+    size_t size() const { return v4_.table.size() + v6_.table.size(); }
+    uint64_t generation() const { return v4_.table.generation() + v6_.table.generation(); }
+    size_t memory_bytes() const;
+
+private:
+    template <size_t W>
+    struct Family {
+        RadijTable<W> table;
+        std::deque<Eroute> eroutes;  // indexed by the table's entry numbers; stable addresses
+    };
+
+    template <size_t W>
+    static int add_to(Family<W>& family, const EroutSelector& s, Eroute&& eroute, uint32_t* entry);
+    template <size_t W>
+    static int remove_from(Family<W>& family, const EroutSelector& s, std::unique_ptr<HeldPackets>* held);
+
+    Family<2> v4_;
+    Family<5> v6_;
+};
+
+// The radij keys of a selector: masked flow and mask (proto mask 0xff when a protocol is set).
+template <size_t W>
+RadijKey<W> selector_key(const EroutSelector& s) {
+    return pack_radij_key<W>(s.src, s.dst, s.proto, s.sport, s.dport);
+}
+template <size_t W>
+RadijKey<W> selector_mask(const EroutSelector& s) {
+    return pack_radij_key<W>(s.src_mask, s.dst_mask, s.proto ? 0xff : 0, s.sport_mask, s.dport_mask);
+}
+
+}  // namespace kmod_sim

@@ -1,0 +1,219 @@
+#include "klips.h"
+
+#include <cerrno>
+#include <mutex>
+
+namespace kmod_sim {
+
+namespace {
+
+Eroute make_eroute(const EroutRequest& r) {
+    Eroute e;
+    e.src = r.selector.src;
+    e.dst = r.selector.dst;
+    e.sport = r.selector.sport;
+    e.dport = r.selector.dport;
+    e.proto = r.selector.proto;
+    e.said = r.said;
+    e.pid = r.pid;
+    if (r.idents) e.idents = std::make_unique<EroutIdentities>(*r.idents);
+    return e;
+}
+
+}  // namespace
+
+Klips::Klips(KlipsConfig config) : config_(std::move(config)) {}
+
+// ---- eroutes
+
+int Klips::add_eroute(const EroutRequest& request) {
+    std::unique_lock lock(mutex_);
+    return eroutes_.add(request.selector, make_eroute(request));
+}
+
+int Klips::replace_eroute(const EroutRequest& request, std::unique_ptr<HeldPackets>* reinject) {
+    std::unique_lock lock(mutex_);
+    if (int error = eroutes_.remove(request.selector, reinject)) return error;
+    return eroutes_.add(request.selector, make_eroute(request));
+}
+
+int Klips::delete_eroute(const EroutSelector& selector) {
+    std::unique_lock lock(mutex_);
+    return eroutes_.remove(selector);
+}
+
+void Klips::clear_eroutes() {
+    std::unique_lock lock(mutex_);
+    eroutes_.clear();
+}
+
+int Klips::add_inbound_policy(const Said& said, const Subnet& src, const Subnet& dst) {
+    std::unique_lock lock(mutex_);
+    SecurityAssociation* sa = sadb_.find(said);
+    while (sa && sa->said.proto != kSaTun) sa = sa->inner;
+    if (!sa) return ENOENT;
+    sa->policy = InboundPolicy{src, dst};
+    sa->flags |= kSaFlagInflow;
+    return 0;
+}
+
+std::optional<Said> Klips::route_packet(const PacketSelector& packet) {
+    std::shared_lock lock(mutex_);
+    EroutRef ref = eroutes_.match(packet);
+    if (!ref) return std::nullopt;
+    Eroute& e = eroutes_.at(ref);
+    std::atomic_ref<uint32_t>(e.count).fetch_add(1, std::memory_order_relaxed);
+    std::atomic_ref<uint64_t>(e.lasttime).store(now(), std::memory_order_relaxed);
+    return e.said;
+}
+
+// ---- SAs
+
+int Klips::add_sa(SecurityAssociation sa) {
+    sa.inbound = config_.is_local_address && config_.is_local_address(sa.said.dst);
+    sa.life.addtime.count = now();
+    std::unique_lock lock(mutex_);
+    return sadb_.add(std::move(sa));
+}
+
+int Klips::delete_sa(const Said& said) {
+    std::unique_lock lock(mutex_);
+    return sadb_.remove(said);
+}
+
+void Klips::flush_sas(uint8_t proto) {
+    std::unique_lock lock(mutex_);
+    sadb_.flush(proto);
+}
+
+int Klips::group_sas(const Said& inner, const Said& outer) {
+    std::unique_lock lock(mutex_);
+    return sadb_.group(inner, outer);
+}
+
+int Klips::ungroup_sa(const Said& said) {
+    std::unique_lock lock(mutex_);
+    return sadb_.ungroup(said);
+}
+
+std::optional<SecurityAssociation> Klips::find_sa(const Said& said) const {
+    std::shared_lock lock(mutex_);
+    const SecurityAssociation* sa = sadb_.find(said);
+    if (!sa) return std::nullopt;
+    SecurityAssociation copy = *sa;
+    copy.inner = copy.outer = nullptr;
+    return copy;
+}
+
+// ---- tncfg, debug, traps
+
+int Klips::attach_device(std::string_view virtual_name, std::string_view physical, uint32_t physical_mtu) {
+    std::unique_lock lock(mutex_);
+    return tncfg_.attach(virtual_name, physical, physical_mtu);
+}
+
+int Klips::detach_device(std::string_view virtual_name) {
+    std::unique_lock lock(mutex_);
+    return tncfg_.detach(virtual_name);
+}
+
+void Klips::clear_devices() {
+    std::unique_lock lock(mutex_);
+    tncfg_.clear();
+}
+
+void Klips::apply_debug(const KlipsDebug::Words& words) {
+    std::unique_lock lock(mutex_);
+    debug_.apply(words);
+}
+
+void Klips::count_trap(bool sent) {
+    trap_count_.fetch_add(1, std::memory_order_relaxed);
+    if (sent) trap_sendcount_.fetch_add(1, std::memory_order_relaxed);
+}
+
+// ---- snapshots
+
+std::vector<EroutRow> Klips::eroute_rows() const {
+    std::shared_lock lock(mutex_);
+    std::vector<EroutRow> rows;
+    rows.reserve(eroutes_.size());
+    eroutes_.walk([&](const EroutView& v) {
+        const Eroute& e = v.eroute;
+        EroutRow& row = rows.emplace_back();
+        row.src = e.src;
+        row.dst = e.dst;
+        row.src_mask = v.src_mask;
+        row.dst_mask = v.dst_mask;
+        row.sport = e.sport;
+        row.dport = e.dport;
+        row.proto = e.proto;
+        row.said = e.said;
+        row.count = std::atomic_ref<const uint32_t>(e.count).load(std::memory_order_relaxed);
+        if (e.idents) row.idents = *e.idents;
+    });
+    return rows;
+}
+
+std::vector<SaRow> Klips::sa_rows() const {
+    std::shared_lock lock(mutex_);
+    std::vector<SaRow> rows;
+    rows.reserve(sadb_.size());
+    for (const SecurityAssociation* sa : sadb_.in_listing_order()) {
+        SaRow& row = rows.emplace_back(SaRow{*sa});
+        row.sa.inner = row.sa.outer = nullptr;
+    }
+    return rows;
+}
+
+namespace {
+
+// Openswan 2.6's ips_next: grouping (inner, outer) linked inner→outer, but swapped the pair
+// when the outer SA was inbound, so inbound chains run outer→inner (spec/klips.md §3.2).
+const SecurityAssociation* openswan_next(const SecurityAssociation* sa) {
+    if (sa->outer && !sa->outer->inbound) return sa->outer;
+    if (sa->inner && sa->inbound) return sa->inner;
+    return nullptr;
+}
+
+}  // namespace
+
+std::vector<std::vector<Said>> Klips::spigrp_lines() const {
+    std::shared_lock lock(mutex_);
+    std::vector<std::vector<Said>> lines;
+    for (const SecurityAssociation* sa : sadb_.in_listing_order()) {
+        std::vector<Said> line;
+        if (config_.profile == OutputProfile::openswan) {
+            // One line for every SA, followed by its ips_next chain.
+            for (const SecurityAssociation* s = sa; s; s = openswan_next(s)) line.push_back(s->said);
+        } else {
+            // FreeS/WAN: one line per group, from its innermost SA outward.
+            if (sa->inner) continue;
+            for (const SecurityAssociation* s = sa; s; s = s->outer) line.push_back(s->said);
+        }
+        lines.push_back(std::move(line));
+    }
+    return lines;
+}
+
+std::vector<IpsecDevice> Klips::devices() const {
+    std::shared_lock lock(mutex_);
+    return tncfg_.devices();
+}
+
+KlipsDebug::Words Klips::debug_words() const {
+    std::shared_lock lock(mutex_);
+    return debug_.words();
+}
+
+size_t Klips::eroute_count() const {
+    std::shared_lock lock(mutex_);
+    return eroutes_.size();
+}
+
+size_t Klips::sa_count() const {
+    std::shared_lock lock(mutex_);
+    return sadb_.size();
+}
+
+}  // namespace kmod_sim

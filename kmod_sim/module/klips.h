@@ -1,0 +1,127 @@
+// class Klips: the emulated KLIPS module. It owns the eroute table, the SADB and its groups,
+// the ipsecN devices, the debug switches and the trap counters, and answers the operations
+// PF_KEY makes with KLIPS's errno results (spec/klips.md §5-§7).
+//
+// Pure logic: no sockets, no files, no system clock. Concurrency (DESIGN.md): one
+// reader-writer lock; PF_KEY operations take it for writing, packet paths and snapshots for
+// reading; packet counters are relaxed atomics so counting never needs the write lock.
+// Snapshots copy rows under the read lock; renderers format them outside it.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "clock.h"
+#include "eroute_table.h"
+#include "klipsdebug.h"
+#include "sadb.h"
+#include "tncfg.h"
+
+namespace kmod_sim {
+
+// Which KLIPS the /proc files imitate (DESIGN.md "Two output profiles, one model").
+enum class OutputProfile { seed, openswan };
+
+struct KlipsConfig {
+    OutputProfile profile = OutputProfile::seed;
+    std::string version = "0.1.0";
+    std::shared_ptr<const Clock> clock;  // required
+    // Whether an address is one of this host's: decides an SA's direction when it is added.
+    std::function<bool(const IpAddress&)> is_local_address;
+};
+
+struct EroutRequest {
+    EroutSelector selector;
+    Said said;
+    uint32_t pid = 0;
+    std::optional<EroutIdentities> idents;
+};
+
+// One eroute as a listing shows it, copied out of the table.
+struct EroutRow {
+    IpAddress src, dst, src_mask, dst_mask;
+    uint16_t sport = 0, dport = 0;
+    uint8_t proto = 0;
+    Said said;
+    uint32_t count = 0;
+    std::optional<EroutIdentities> idents;
+};
+
+// One SA as ipsec_spi shows it: the record without its links.
+struct SaRow {
+    SecurityAssociation sa;  // inner/outer are null in a row
+};
+
+class Klips {
+public:
+    explicit Klips(KlipsConfig config);
+
+    OutputProfile profile() const { return config_.profile; }
+    const std::string& version() const { return config_.version; }
+    uint64_t now() const { return config_.clock->now(); }
+
+    // ---- eroutes (SADB_X_ADDFLOW / SADB_X_DELFLOW)
+    // 0, EEXIST, or EINVAL for a selector of mixed families.
+    int add_eroute(const EroutRequest& request);
+    // Replaces the eroute with the same selector (REPLACEFLOW): its held packets come back in
+    // *reinject for the caller to send through the new eroute. EFAULT/ENOENT as delete.
+    int replace_eroute(const EroutRequest& request, std::unique_ptr<HeldPackets>* reinject);
+    // 0, EFAULT (no eroute with that key) or ENOENT (none with that mask). Held packets are freed.
+    int delete_eroute(const EroutSelector& selector);
+    void clear_eroutes();
+    // `eroute --addin` (ADDFLOW with INFLOW): stores the inner policy in the IPIP SA found by
+    // walking inward from `said`, and marks it INFLOW. ENOENT when there is none.
+    int add_inbound_policy(const Said& said, const Subnet& src, const Subnet& dst);
+
+    // The eroute a packet matches, counted (er_count, er_lasttime); nullopt for none.
+    std::optional<Said> route_packet(const PacketSelector& packet);
+
+    // ---- SAs (SADB_ADD / DELETE / FLUSH / X_GRPSA)
+    // 0 or EEXIST. Sets the direction, the addtime stamp and clears the links.
+    int add_sa(SecurityAssociation sa);
+    int delete_sa(const Said& said);      // 0 or ESRCH; deletes the whole group
+    void flush_sas(uint8_t proto = 0);    // all SAs, or those of one protocol
+    int group_sas(const Said& inner, const Said& outer);  // 0, ENOENT, EEXIST
+    int ungroup_sa(const Said& said);                      // 0 or ENOENT
+    std::optional<SecurityAssociation> find_sa(const Said& said) const;  // links cleared
+
+    // ---- tncfg
+    int attach_device(std::string_view virtual_name, std::string_view physical, uint32_t physical_mtu);
+    int detach_device(std::string_view virtual_name);
+    void clear_devices();
+
+    // ---- klipsdebug (SADB_X_DEBUG)
+    void apply_debug(const KlipsDebug::Words& words);
+
+    // ---- trap counters (the data plane counts ACQUIREs attempted and sent)
+    void count_trap(bool sent);
+
+    // ---- snapshots, each one consistent moment of the tables
+    std::vector<EroutRow> eroute_rows() const;
+    std::vector<SaRow> sa_rows() const;  // listing order
+    // The SAID sequences ipsec_spigrp lists, per the profile's rule (spec/klips.md §3.2).
+    std::vector<std::vector<Said>> spigrp_lines() const;
+    std::vector<IpsecDevice> devices() const;
+    KlipsDebug::Words debug_words() const;
+    uint32_t trap_count() const { return trap_count_.load(std::memory_order_relaxed); }
+    uint32_t trap_sendcount() const { return trap_sendcount_.load(std::memory_order_relaxed); }
+    size_t eroute_count() const;
+    size_t sa_count() const;
+
+private:
+    KlipsConfig config_;
+    mutable std::shared_mutex mutex_;
+    EroutTable eroutes_;
+    Sadb sadb_;
+    Tncfg tncfg_;
+    KlipsDebug debug_;
+    std::atomic<uint32_t> trap_count_{0};
+    std::atomic<uint32_t> trap_sendcount_{0};
+};
+
+}  // namespace kmod_sim

@@ -1,0 +1,94 @@
+// A Security Association as KLIPS's SADB held it (struct ipsec_sa; spec/klips.md §4, §7):
+// identity, algorithms, replay state, error counters, lifetimes, inbound policy and the
+// links of its group. Key material is not kept here: the data plane owns it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "kmod_sim/lib/said.h"
+#include "kmod_sim/lib/subnet.h"
+
+namespace kmod_sim {
+
+// PF_KEY v2 numbers used by the SADB (spec/klips.md §9.1; IANA ids for the AEADs).
+enum SaState : uint8_t { kSaLarval = 0, kSaMature = 1, kSaDying = 2, kSaDead = 3 };
+enum SaFlag : uint32_t {
+    kSaFlagPfs = 1,
+    kSaFlagReplaceFlow = 2,
+    kSaFlagClearFlow = 4,
+    kSaFlagInflow = 8,
+    kSaFlagPolicyOnly = 16,
+};
+enum AuthAlgorithm : uint8_t {
+    kAuthNone = 0, kAuthMd5 = 2, kAuthSha1 = 3, kAuthSha2_256 = 5, kAuthSha2_384 = 6,
+    kAuthSha2_512 = 7,
+};
+enum EncryptAlgorithm : uint8_t {
+    kEncNone = 0, kEnc3des = 3, kEncNull = 11, kEncAesCbc = 12, kEncAesGcm16 = 20,
+    kEncChacha20Poly1305 = 28,
+};
+enum CompAlgorithm : uint8_t { kCompNone = 0, kCompDeflate = 2, kCompLzs = 3 };
+
+// One of the five lifetimes. For addtime and usetime `count` is a clock timestamp (seconds),
+// 0 until set; for the others a counter. A limit of 0 means "not set".
+struct Lifetime {
+    uint64_t count = 0;
+    uint64_t soft = 0;
+    uint64_t hard = 0;
+};
+
+struct SaLifetimes {
+    Lifetime allocations, bytes, addtime, usetime, packets;
+};
+
+// The inner policy of an IPIP SA, from `ipsec eroute --addin` (ADDFLOW with INFLOW).
+struct InboundPolicy {
+    Subnet src, dst;
+};
+
+struct SecurityAssociation {
+    Said said;
+    IpAddress src;         // the SA's source address, if given (has_family() otherwise false)
+    bool inbound = false;  // the destination was a local address when added
+    uint8_t state = kSaMature;
+    uint32_t flags = 0;
+    uint8_t auth_alg = kAuthNone;
+    uint8_t enc_alg = kEncNone;  // for IPComp SAs: the compression algorithm
+    uint16_t auth_bits = 0;      // ICV length (alen)
+    uint16_t auth_key_bits = 0;  // aklen
+    uint16_t enc_key_bits = 0;   // eklen (with the salt for the AEADs)
+    std::vector<uint8_t> iv;     // shown by the listing when present
+
+    // Anti-replay state (RFC 4303 §3.4.3 as KLIPS kept it).
+    uint8_t replay_window = 0;
+    uint32_t replay_last_seq = 0;
+    uint64_t replay_bitmap = 0;
+    uint32_t max_seq_diff = 0;
+
+    // Error counters shown by ipsec_spi.
+    uint32_t replay_errors = 0;  // ooo_errs
+    uint32_t auth_errors = 0;
+    uint32_t encr_size_errors = 0;
+    uint32_t encr_pad_errors = 0;
+
+    SaLifetimes life;
+    uint64_t last_used = 0;  // clock seconds of the last packet; 0 = never used
+
+    // IPComp ratio counters: bytes before compression and after.
+    uint64_t comp_bytes_in = 0;
+    uint64_t comp_bytes_out = 0;
+
+    std::optional<InboundPolicy> policy;
+
+    // The group: the SA applied just inside and just outside this one (spigrp order).
+    SecurityAssociation* inner = nullptr;
+    SecurityAssociation* outer = nullptr;
+
+    uint32_t ref = 0;         // SAref table index
+    uint32_t pid = 0;         // of the process that added it
+    uint64_t add_order = 0;   // newer SAs list first within a hash bucket
+};
+
+}  // namespace kmod_sim

@@ -1,0 +1,54 @@
+#include "tncfg.h"
+
+#include <cerrno>
+
+namespace kmod_sim {
+
+namespace {
+IpsecDevice detached(std::string name) {
+    IpsecDevice d;
+    d.name = std::move(name);
+    return d;
+}
+}  // namespace
+
+Tncfg::Tncfg() {
+    for (int i = 0; i < kDevicesAtLoad; ++i) devices_.push_back(detached("ipsec" + std::to_string(i)));
+}
+
+IpsecDevice* Tncfg::find_mutable(std::string_view virtual_name) {
+    for (auto& d : devices_)
+        if (d.name == virtual_name) return &d;
+    return nullptr;
+}
+
+const IpsecDevice* Tncfg::find(std::string_view virtual_name) const {
+    for (const auto& d : devices_)
+        if (d.name == virtual_name) return &d;
+    return nullptr;
+}
+
+int Tncfg::attach(std::string_view virtual_name, std::string_view physical, uint32_t physical_mtu) {
+    IpsecDevice* d = find_mutable(virtual_name);
+    if (!d) return ENODEV;
+    if (!d->physical.empty()) return EBUSY;
+    d->physical = physical;
+    d->mtu = kAttachedMtu;
+    d->private_mtu = physical_mtu;
+    d->physical_mtu = physical_mtu;
+    return 0;
+}
+
+int Tncfg::detach(std::string_view virtual_name) {
+    IpsecDevice* d = find_mutable(virtual_name);
+    if (!d) return ENODEV;
+    if (d->physical.empty()) return ENXIO;
+    *d = detached(d->name);
+    return 0;
+}
+
+void Tncfg::clear() {
+    for (auto& d : devices_) d = detached(d.name);
+}
+
+}  // namespace kmod_sim

@@ -1,0 +1,41 @@
+// The ipsecN virtual devices and their attachment to physical ones (spec/klips.md §5.1, §8.4).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kmod_sim {
+
+struct IpsecDevice {
+    std::string name;      // ipsec0 …
+    std::string physical;  // empty when detached
+    uint32_t mtu = 0;            // the virtual device's MTU: 16260 when attached, else 0
+    uint32_t private_mtu = 0;    // KLIPS's bracketed value: the physical MTU, lowered by PMTU
+    uint32_t physical_mtu = 0;
+};
+
+class Tncfg {
+public:
+    static constexpr uint32_t kAttachedMtu = 16260;
+    static constexpr int kDevicesAtLoad = 4;  // ipsec0..ipsec3, as KLIPS's IPSEC_NUM_IF
+
+    Tncfg();
+
+    // 0; ENODEV for a virtual device that does not exist; EBUSY when already attached.
+    // The caller has checked the physical device and passes its MTU.
+    int attach(std::string_view virtual_name, std::string_view physical, uint32_t physical_mtu);
+    // 0; ENODEV for an unknown device; ENXIO when it is not attached.
+    int detach(std::string_view virtual_name);
+    void clear();
+
+    const IpsecDevice* find(std::string_view virtual_name) const;
+    const std::vector<IpsecDevice>& devices() const { return devices_; }
+
+private:
+    IpsecDevice* find_mutable(std::string_view virtual_name);
+    std::vector<IpsecDevice> devices_;
+};
+
+}  // namespace kmod_sim

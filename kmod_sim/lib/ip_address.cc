@@ -1,6 +1,7 @@
 #include "ip_address.h"
 
 #include <algorithm>
+#include <bit>
 #include <optional>
 
 #include "number_text.h"
@@ -61,16 +62,16 @@ IpAddress mask_from_bits(AddressFamily af, int bits) {
 }
 
 int mask_bits(const IpAddress& mask) {
+    auto b = mask.bytes();
+    size_t i = 0;
     int bits = 0;
-    bool seen_zero = false;
-    for (uint8_t byte : mask.bytes()) {
-        for (int bit = 7; bit >= 0; --bit) {
-            bool one = (byte >> bit) & 1;
-            if (one && seen_zero) return -1;
-            if (one) ++bits;
-            else seen_zero = true;
-        }
-    }
+    for (; i < b.size() && b[i] == 0xff; ++i) bits += 8;
+    if (i == b.size()) return bits;
+    const int ones = std::countl_one(b[i]);
+    if (static_cast<uint8_t>(b[i] << ones) != 0) return -1;  // a one after a zero
+    bits += ones;
+    for (++i; i < b.size(); ++i)
+        if (b[i] != 0) return -1;
     return bits;
 }
 
@@ -224,17 +225,45 @@ Parsed<IpAddress> ttoaddr(std::string_view text, AddressFamily af) {
 
 // ---- formatting ------------------------------------------------------------------------
 
-std::string addrtot(const IpAddress& address) {
-    auto b = address.bytes();
-    if (address.is_v4()) {
-        std::string out;
-        for (size_t i = 0; i < 4; ++i) {
-            if (i) out += '.';
-            out += ultot(b[i], kBaseDecimal);
-        }
-        return out;
+namespace {
+
+char* write_decimal_byte(char* p, uint8_t v) {
+    if (v >= 100) {
+        *p++ = static_cast<char>('0' + v / 100);
+        *p++ = static_cast<char>('0' + v / 10 % 10);
+    } else if (v >= 10) {
+        *p++ = static_cast<char>('0' + v / 10);
     }
-    if (!address.is_v6()) return "<none>";
+    *p++ = static_cast<char>('0' + v % 10);
+    return p;
+}
+
+char* write_hex_group(char* p, uint16_t v) {
+    constexpr char kHex[] = "0123456789abcdef";
+    int shift = 12;
+    while (shift > 0 && (v >> shift) == 0) shift -= 4;  // no leading zeros
+    for (; shift >= 0; shift -= 4) *p++ = kHex[(v >> shift) & 0xf];
+    return p;
+}
+
+}  // namespace
+
+void append_addrtot(std::string& out, const IpAddress& address) {
+    auto b = address.bytes();
+    char buf[48];
+    char* p = buf;
+    if (address.is_v4()) {
+        for (size_t i = 0; i < 4; ++i) {
+            if (i) *p++ = '.';
+            p = write_decimal_byte(p, b[i]);
+        }
+        out.append(buf, p);
+        return;
+    }
+    if (!address.is_v6()) {
+        out += "<none>";
+        return;
+    }
 
     std::array<uint16_t, 8> groups{};
     for (size_t i = 0; i < groups.size(); ++i)
@@ -251,16 +280,22 @@ std::string addrtot(const IpAddress& address) {
         }
     }
 
-    std::string out;
     for (size_t i = 0; i < groups.size(); ++i) {
         if (i == run_start) {
-            out += "::";
+            *p++ = ':';
+            *p++ = ':';
             i = run_end - 1;
             continue;
         }
-        if (!out.empty() && out.back() != ':') out += ':';
-        out += ultot(groups[i], kBaseHex);
+        if (p != buf && p[-1] != ':') *p++ = ':';
+        p = write_hex_group(p, groups[i]);
     }
+    out.append(buf, p);
+}
+
+std::string addrtot(const IpAddress& address) {
+    std::string out;
+    append_addrtot(out, address);
     return out;
 }
 

@@ -80,6 +80,9 @@ int mask_bits(const IpAddress& mask);
 // "more than one :: in IPv6 numeric address", "not numeric".
 Parsed<IpAddress> ttoaddr(std::string_view text, AddressFamily af);
 
+// addrtot, appended to `out` (the listings' fast path).
+void append_addrtot(std::string& out, const IpAddress& address);
+
 // Formats an address as KLIPS's addrtot(…, 0): dotted quad, or lowercase colon-hex with
 // the FIRST run of two or more zero groups written "::" (not the longest run, unlike
 // RFC 5952). A default-constructed address prints "<none>".

@@ -59,32 +59,45 @@ std::optional<std::string_view> sa_protocol_name(uint8_t proto) {
     return std::nullopt;
 }
 
-std::string satot(const Said& said, SaidFormat format) {
-    if (said.proto == kSaTun && said.spi == 0 && said.dst.is_unspecified())
-        return said.dst.is_v4() ? "%passthrough4" : "%passthrough6";
+void append_satot(std::string& out, const Said& said, SaidFormat format) {
+    if (said.proto == kSaTun && said.spi == 0 && said.dst.is_unspecified()) {
+        out += said.dst.is_v4() ? "%passthrough4" : "%passthrough6";
+        return;
+    }
     if (said.proto == kSaInt) {
         for (const auto& magic : kMagicNames)
-            if (said.spi == magic.spi) return std::string(magic.name);
-        return "%unk-" + ultot(said.spi, kBaseDecimal);
+            if (said.spi == magic.spi) {
+                out += magic.name;
+                return;
+            }
+        out += "%unk-";
+        out += ultot(said.spi, kBaseDecimal);
+        return;
     }
 
-    std::string text;
-    if (auto name = sa_protocol_name(said.proto)) text = *name;
-    else text = "unk" + ultot(said.proto, kBaseDecimal);
+    if (auto name = sa_protocol_name(said.proto)) out += *name;
+    else out += "unk" + ultot(said.proto, kBaseDecimal);
 
     switch (format) {
     case SaidFormat::dotted:
-        text += said.dst.is_v4() ? '.' : ':';
-        text += ultot(said.spi, kBaseHex);
+        out += said.dst.is_v4() ? '.' : ':';
+        out += ultot(said.spi, kBaseHex);
         break;
     case SaidFormat::padded:
-        text += said.dst.is_v4() ? '.' : ':';
-        text += ultot(said.spi, kBaseHexPadded);
+        out += said.dst.is_v4() ? '.' : ':';
+        out += ultot(said.spi, kBaseHexPadded);
         break;
-    case SaidFormat::hex: text += ultot(said.spi, kBaseHexPrefixed); break;
-    case SaidFormat::decimal: text += ultot(said.spi, kBaseDecimal); break;
+    case SaidFormat::hex: out += ultot(said.spi, kBaseHexPrefixed); break;
+    case SaidFormat::decimal: out += ultot(said.spi, kBaseDecimal); break;
     }
-    return text + "@" + addrtot(said.dst);
+    out += '@';
+    append_addrtot(out, said.dst);
+}
+
+std::string satot(const Said& said, SaidFormat format) {
+    std::string out;
+    append_satot(out, said, format);
+    return out;
 }
 
 Parsed<Said> ttosa(std::string_view text) {

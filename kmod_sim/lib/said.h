@@ -61,6 +61,8 @@ enum class SaidFormat : char {
 // an unspecified address; %pass … %trapsubnet for int SPIs 256..261 and %unk-<spi> for other
 // int SPIs (whatever the address); unk<proto> for an unknown protocol.
 std::string satot(const Said& said, SaidFormat format);
+// satot, appended to `out` (the listings' fast path).
+void append_satot(std::string& out, const Said& said, SaidFormat format);
 
 // Parses "<proto><spi>@<addr>" or a magic name, as ttosa. After the protocol, '.' means a
 // hex SPI and IPv4, ':' a hex SPI and IPv6; otherwise the SPI is ttoul base 0 ("0x130" hex,

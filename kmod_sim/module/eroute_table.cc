@@ -71,14 +71,19 @@ EroutRef EroutTable::find(const EroutSelector& s) const {
 }
 
 EroutRef EroutTable::match(const PacketSelector& p) const {
-    uint32_t entry = RadijTable<2>::kNone;
-    const AddressFamily af = p.src.family();
-    if (p.dst.family() != af) return {};
-    if (af == AddressFamily::inet)
-        entry = v4_.table.match(pack_radij_key<2>(p.src, p.dst, p.proto, p.sport, p.dport));
-    if (af == AddressFamily::inet6)
-        entry = v6_.table.match(pack_radij_key<5>(p.src, p.dst, p.proto, p.sport, p.dport));
-    return entry == RadijTable<2>::kNone ? EroutRef{} : EroutRef{af, entry};
+    if (p.src.is_v4() && p.dst.is_v4()) return match(pack_radij_key<2>(p.src, p.dst, p.proto, p.sport, p.dport));
+    if (p.src.is_v6() && p.dst.is_v6()) return match(pack_radij_key<5>(p.src, p.dst, p.proto, p.sport, p.dport));
+    return {};
+}
+
+EroutRef EroutTable::match(const RadijKey4& packet) const {
+    const uint32_t entry = v4_.table.match(packet);
+    return entry == RadijTable<2>::kNone ? EroutRef{} : EroutRef{AddressFamily::inet, entry};
+}
+
+EroutRef EroutTable::match(const RadijKey6& packet) const {
+    const uint32_t entry = v6_.table.match(packet);
+    return entry == RadijTable<5>::kNone ? EroutRef{} : EroutRef{AddressFamily::inet6, entry};
 }
 
 Eroute& EroutTable::at(EroutRef ref) {
@@ -87,17 +92,6 @@ Eroute& EroutTable::at(EroutRef ref) {
 
 const Eroute& EroutTable::at(EroutRef ref) const {
     return ref.family == AddressFamily::inet ? v4_.eroutes[ref.entry] : v6_.eroutes[ref.entry];
-}
-
-void EroutTable::walk(const std::function<void(const EroutView&)>& visit) const {
-    v4_.table.walk([&](uint32_t e) {
-        const auto& mask = v4_.table.mask(e);
-        visit(EroutView{v4_.eroutes[e], radij_key_src(mask), radij_key_dst(mask)});
-    });
-    v6_.table.walk([&](uint32_t e) {
-        const auto& mask = v6_.table.mask(e);
-        visit(EroutView{v6_.eroutes[e], radij_key_src(mask), radij_key_dst(mask)});
-    });
 }
 
 size_t EroutTable::memory_bytes() const {

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <deque>
-#include <functional>
 #include <memory>
 
 #include "eroute.h"
@@ -38,11 +37,24 @@ public:
 
     EroutRef find(const EroutSelector& selector) const;
     EroutRef match(const PacketSelector& packet) const;
+    // The same, for a packet key already packed (EroutCache packs once for both uses).
+    EroutRef match(const RadijKey4& packet) const;
+    EroutRef match(const RadijKey6& packet) const;
     Eroute& at(EroutRef ref);
     const Eroute& at(EroutRef ref) const;
 
-    // Every eroute in /proc order.
-    void walk(const std::function<void(const EroutView&)>& visit) const;
+    // Calls visit(const EroutView&) for every eroute in /proc order.
+    template <typename F>
+    void walk(F&& visit) const {
+        v4_.table.walk([&](uint32_t e) {
+            const auto& mask = v4_.table.mask(e);
+            visit(EroutView{v4_.eroutes[e], radij_key_src(mask), radij_key_dst(mask)});
+        });
+        v6_.table.walk([&](uint32_t e) {
+            const auto& mask = v6_.table.mask(e);
+            visit(EroutView{v6_.eroutes[e], radij_key_src(mask), radij_key_dst(mask)});
+        });
+    }
 
     size_t size() const { return v4_.table.size() + v6_.table.size(); }
     uint64_t generation() const { return v4_.table.generation() + v6_.table.generation(); }

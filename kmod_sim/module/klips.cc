@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <mutex>
+#include <shared_mutex>
 
 namespace kmod_sim {
 
@@ -57,9 +58,9 @@ int Klips::add_inbound_policy(const Said& said, const Subnet& src, const Subnet&
     return 0;
 }
 
-std::optional<Said> Klips::route_packet(const PacketSelector& packet) {
+std::optional<Said> Klips::route_packet(const PacketSelector& packet, EroutCache* cache) {
     std::shared_lock lock(mutex_);
-    EroutRef ref = eroutes_.match(packet);
+    EroutRef ref = cache ? cache->match(eroutes_, packet) : eroutes_.match(packet);
     if (!ref) return std::nullopt;
     Eroute& e = eroutes_.at(ref);
     std::atomic_ref<uint32_t>(e.count).fetch_add(1, std::memory_order_relaxed);

@@ -3,8 +3,9 @@
 // PF_KEY makes with KLIPS's errno results (spec/klips.md §5-§7).
 //
 // Pure logic: no sockets, no files, no system clock. Concurrency (DESIGN.md): one
-// reader-writer lock; PF_KEY operations take it for writing, packet paths and snapshots for
-// reading; packet counters are relaxed atomics so counting never needs the write lock.
+// writer-preferring reader-writer lock (rw_lock.h); PF_KEY operations take it for writing,
+// packet paths and snapshots for reading; packet counters are relaxed atomics so counting
+// never needs the write lock.
 // Snapshots copy rows under the read lock; renderers format them outside it.
 #pragma once
 
@@ -12,13 +13,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
 #include "clock.h"
+#include "eroute_cache.h"
 #include "eroute_table.h"
 #include "klipsdebug.h"
+#include "rw_lock.h"
 #include "sadb.h"
 #include "tncfg.h"
 
@@ -78,8 +80,9 @@ public:
     // walking inward from `said`, and marks it INFLOW. ENOENT when there is none.
     int add_inbound_policy(const Said& said, const Subnet& src, const Subnet& dst);
 
-    // The eroute a packet matches, counted (er_count, er_lasttime); nullopt for none.
-    std::optional<Said> route_packet(const PacketSelector& packet);
+    // The eroute a packet matches, counted (er_count, er_lasttime); nullopt for none. A packet
+    // thread passes its own cache.
+    std::optional<Said> route_packet(const PacketSelector& packet, EroutCache* cache = nullptr);
 
     // ---- SAs (SADB_ADD / DELETE / FLUSH / X_GRPSA)
     // 0 or EEXIST. Sets the direction, the addtime stamp and clears the links.
@@ -115,7 +118,7 @@ public:
 
 private:
     KlipsConfig config_;
-    mutable std::shared_mutex mutex_;
+    mutable RwLock mutex_;
     EroutTable eroutes_;
     Sadb sadb_;
     Tncfg tncfg_;

@@ -17,11 +17,11 @@ void append_number(std::string& out, uint64_t n) {
 
 // addr/bits, or addr/mask for a non-contiguous mask; the address as stored, unmasked.
 void append_subnet(std::string& out, const IpAddress& addr, const IpAddress& mask) {
-    out += addrtot(addr);
+    append_addrtot(out, addr);
     out += '/';
     const int bits = mask_bits(mask);
     if (bits >= 0) append_number(out, static_cast<uint64_t>(bits));
-    else out += addrtot(mask);
+    else append_addrtot(out, mask);
 }
 
 // IPv4: subnet:port (the seed profile always writes the port, Openswan only when set);
@@ -47,10 +47,11 @@ bool is_magic(const Said& said) {
 }
 
 // The seed pages write the legacy bypass as FreeS/WAN's satoa did: %passthrough.
-std::string seed_said(const Said& said) {
+void append_seed_said(std::string& out, const Said& said) {
     if (said.proto == kSaTun && said.spi == 0 && said.dst.is_unspecified() && said.dst.is_v4())
-        return "%passthrough";
-    return satot(said, said.dst.is_v6() ? SaidFormat::dotted : SaidFormat::hex);
+        out += "%passthrough";
+    else
+        append_satot(out, said, said.dst.is_v6() ? SaidFormat::dotted : SaidFormat::hex);
 }
 
 void append_seed_line(std::string& out, const EroutRow& row) {
@@ -61,7 +62,7 @@ void append_seed_line(std::string& out, const EroutRow& row) {
     out += " -> ";
     append_side(out, row.dst, row.dst_mask, row.dport, true);
     out += " => ";
-    out += seed_said(row.said);
+    append_seed_said(out, row.said);
     const bool magic = is_magic(row.said);
     if (!magic && (v4 || row.proto != 0)) {
         out += ':';
@@ -102,7 +103,7 @@ void append_openswan_line(std::string& out, const EroutRow& row) {
     append_side(out, row.dst, row.dst_mask, row.dport, false);
     append_padded(out, start, 18);
     out += " => ";
-    out += satot(row.said, SaidFormat::hex);
+    append_satot(out, row.said, SaidFormat::hex);
     if (row.proto != 0) {
         out += ':';
         append_number(out, row.proto);

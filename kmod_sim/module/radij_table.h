@@ -7,15 +7,20 @@
 //    KLIPS's insertion rule, quirk included;
 //  - the masks in use form one ordered list (a new mask goes before the first mask it
 //    strictly refines, else at the end), which lookup's last step walks;
-//  - a hash index on (masked key, mask) answers that last step in O(1) per mask.
+//  - a hash index on (masked key, mask) finds the entry of a mask in O(1).
 //
-// Lookup: descend by the packet's bits to a leaf; the first entry of its chain whose mask
-// matches wins; otherwise, for each mask in list order, the entry with key packet&mask and
-// that mask wins; otherwise no match.
+// Lookup, as KLIPS: descend by the packet's bits to a leaf; the first entry of its chain
+// whose mask matches wins; otherwise, for each mask in list order, the entry with key
+// packet&mask and that mask wins; otherwise no match. The fast path gives the same answers
+// without walking the tree: it probes the index once per mask (behind a Bloom filter); with
+// one match that is the answer; with more, the leaf the descent would reach is recognised
+// from each matching key's cached path bits.
 //
 // Not thread-safe: the owner serialises writers and readers (Klips's reader-writer lock).
 #pragma once
 
+#include <atomic>
+#include <bit>
 #include <cerrno>
 #include <cstdint>
 #include <vector>
@@ -84,13 +89,30 @@ private:
         uint32_t hash;
     };
 
-    uint32_t intern_mask(const Key& mask);
+    uint32_t new_mask(const Key& mask);  // a mask not in use yet, with one reference
     void release_mask(uint32_t id);
     uint32_t find_mask(const Key& mask) const;
 
+    static constexpr size_t kMaxProbeBatch = 64;
+
+    // The critical bits on the root-to-leaf path of an entry's key, and its chain's head:
+    // a packet descends to that leaf iff it agrees with the key on those bits.
+    struct PathInfo {
+        Key bits;
+        uint32_t head = kNone;
+    };
+    struct PathCache {
+        Key bits;
+        uint32_t head = kNone;
+        uint64_t stamp = 0;  // generation_ + 1 when filled
+    };
+    PathInfo path_info(uint32_t entry) const;
+    // KLIPS's three steps literally (for tables with more masks than one probe batch).
+    uint32_t match_in_klips_order(const Key& packet) const;
+
     uint32_t descend(const Key& key) const;  // tree must not be empty
     uint32_t chain_head(const Key& key) const;
-    void tree_insert(const Key& key, uint32_t entry);
+    void tree_insert(const Key& key, uint32_t entry, uint32_t leaf);  // leaf = descend(key)
     void tree_remove(const Key& key);
     void tree_replace_leaf(const Key& key, uint32_t entry);
 
@@ -100,9 +122,23 @@ private:
         return static_cast<uint32_t>(h * 0xbf58476d1ce4e5b9ull >> 32);
     }
     uint32_t index_find(const Key& key, uint32_t mask) const;
+    uint32_t index_probe(const Key& key, uint32_t mask, uint32_t hash) const;
     void index_insert(uint32_t entry);
     void index_erase(uint32_t entry);
     void index_grow();
+
+    // A Bloom filter over the index's hashes (one bit each, 8+ bits per entry), small enough
+    // for L2: most masks a packet does not match are rejected without touching the index.
+    // Removals leave their bits set; it is rebuilt when they add up.
+    bool bloom_may_contain(uint32_t hash) const {
+        const uint32_t bit = (hash * 0x9e3779b1u) >> bloom_shift_;
+        return bloom_[bit >> 6] >> (bit & 63) & 1;
+    }
+    void bloom_add(uint32_t hash) {
+        const uint32_t bit = (hash * 0x9e3779b1u) >> bloom_shift_;
+        bloom_[bit >> 6] |= uint64_t{1} << (bit & 63);
+    }
+    void bloom_rebuild();
 
     std::vector<Entry> entries_;
     std::vector<uint32_t> free_entries_;
@@ -112,6 +148,11 @@ private:
     std::vector<uint32_t> free_nodes_;
     uint32_t root_ = kEmptyTree;
     std::vector<Slot> index_;  // open addressing, linear probing, power-of-two size
+    // Filled lazily by readers (under the owner's read lock), through atomics.
+    mutable std::vector<PathCache> path_cache_;
+    std::vector<uint64_t> bloom_;  // 4 bits per index slot
+    int bloom_shift_ = 32;
+    size_t bloom_stale_ = 0;       // removals since the last rebuild
     size_t size_ = 0;
     uint64_t generation_ = 0;
 };
@@ -121,8 +162,10 @@ private:
 template <size_t W>
 auto RadijTable<W>::insert(const Key& raw_key, const Key& mask) -> Change {
     const Key key = raw_key & mask;
+    // One descent finds the chain of this key, or the leaf to split for a new key.
+    const uint32_t leaf = root_ == kEmptyTree ? kNone : descend(key);
+    const uint32_t head = leaf != kNone && entries_[leaf].key == key ? leaf : kNone;
     const uint32_t existing_mask = find_mask(mask);
-    const uint32_t head = chain_head(key);
     if (existing_mask != kNone && head != kNone) {
         for (uint32_t e = head; e != kNone; e = entries_[e].next)
             if (entries_[e].mask == existing_mask) return {EEXIST, e};
@@ -135,11 +178,13 @@ auto RadijTable<W>::insert(const Key& raw_key, const Key& mask) -> Change {
     } else {
         entry = static_cast<uint32_t>(entries_.size());
         entries_.emplace_back();
+        path_cache_.emplace_back();
     }
-    entries_[entry] = Entry{key, intern_mask(mask), kNone};
+    entries_[entry] = Entry{key, existing_mask != kNone ? existing_mask : new_mask(mask), kNone};
+    if (existing_mask != kNone) ++masks_[existing_mask].refs;
 
     if (head == kNone) {
-        tree_insert(key, entry);
+        tree_insert(key, entry, leaf);
     } else {
         // KLIPS's chain order: stop at the first member whose mask the new one strictly
         // refines. Before the head → new head; otherwise the new entry goes AFTER that
@@ -205,8 +250,84 @@ uint32_t RadijTable<W>::find(const Key& raw_key, const Key& mask) const {
 template <size_t W>
 uint32_t RadijTable<W>::match(const Key& packet) const {
     if (root_ == kEmptyTree) return kNone;
+    const size_t masks = mask_order_.size();
+    if (masks > kMaxProbeBatch) return match_in_klips_order(packet);
+
+    // Every eroute the packet falls in is found by probing the index with packet & mask, one
+    // probe per mask; the probes are independent, so their cache misses overlap. When at most
+    // one eroute matches, KLIPS's three steps can only answer that one.
+    // Branch-free filtering, so the Bloom filter's loads overlap instead of serialising.
+    uint32_t hashes[kMaxProbeBatch];
+    uint32_t ids[kMaxProbeBatch];
+    size_t candidates = 0;
+    for (size_t i = 0; i < masks; ++i) {
+        const uint32_t id = mask_order_[i];
+        const uint32_t hash = index_hash(packet & masks_[id].mask, id);
+        hashes[candidates] = hash;
+        ids[candidates] = id;
+        candidates += bloom_may_contain(hash);
+    }
+    const size_t last = index_.size() - 1;
+    for (size_t i = 0; i < candidates; ++i) __builtin_prefetch(&index_[hashes[i] & last]);
+
+    uint32_t first = kNone;  // the first hit in mask-list order: step 3's answer
+    uint32_t hits[kMaxProbeBatch];
+    size_t hit_count = 0;
+    for (size_t i = 0; i < candidates; ++i) {
+        const uint32_t e = index_probe(packet & masks_[ids[i]].mask, ids[i], hashes[i]);
+        if (e == kNone) continue;
+        if (first == kNone) first = e;
+        hits[hit_count++] = e;
+    }
+    if (hit_count <= 1) return first;
+
+    // Two or more match: KLIPS answers from the leaf the packet's bits descend to, if that
+    // leaf's chain holds one of them, else with step 3. The descent reaches a matching key
+    // iff the packet agrees with it on every critical bit of its path (cached per table
+    // generation), so no descent is needed.
+    for (size_t i = 0; i < hit_count; ++i) {
+        const PathInfo path = path_info(hits[i]);
+        if (!entries_[hits[i]].key.matches(packet, path.bits)) continue;
+        for (uint32_t e = path.head; e != kNone; e = entries_[e].next)
+            if (entries_[e].key.matches(packet, mask(e))) return e;
+    }
+    return first;
+}
+
+template <size_t W>
+auto RadijTable<W>::path_info(uint32_t entry) const -> PathInfo {
+    PathCache& cache = path_cache_[entry];
+    const uint64_t stamp = generation_ + 1;  // 0 = never computed
+    PathInfo info;
+    if (std::atomic_ref<uint64_t>(cache.stamp).load(std::memory_order_acquire) == stamp) {
+        for (size_t i = 0; i < W; ++i)
+            info.bits.w[i] = std::atomic_ref<uint64_t>(cache.bits.w[i]).load(std::memory_order_relaxed);
+        info.head = std::atomic_ref<uint32_t>(cache.head).load(std::memory_order_relaxed);
+        return info;
+    }
+    // Walk from the root along the entry's own key, noting each critical bit.
+    const Key& key = entries_[entry].key;
+    uint32_t ref = root_;
+    while (!(ref & kLeaf)) {
+        const Node& n = nodes_[ref];
+        info.bits.w[n.bit / 64] |= uint64_t{1} << (63 - n.bit % 64);
+        ref = n.child[key.bit(static_cast<int>(n.bit))];
+    }
+    info.head = ref & ~kLeaf;
+    // Readers may fill the same entry at once: they store the same values, atomically.
+    for (size_t i = 0; i < W; ++i)
+        std::atomic_ref<uint64_t>(cache.bits.w[i]).store(info.bits.w[i], std::memory_order_relaxed);
+    std::atomic_ref<uint32_t>(cache.head).store(info.head, std::memory_order_relaxed);
+    std::atomic_ref<uint64_t>(cache.stamp).store(stamp, std::memory_order_release);
+    return info;
+}
+
+template <size_t W>
+uint32_t RadijTable<W>::match_in_klips_order(const Key& packet) const {
+    // Steps 1 and 2: the leaf the packet's bits lead to, and its dupedkey chain.
     for (uint32_t e = descend(packet); e != kNone; e = entries_[e].next)
         if (entries_[e].key.matches(packet, mask(e))) return e;
+    // Step 3: the masks in list order.
     for (uint32_t id : mask_order_) {
         uint32_t e = index_find(packet & masks_[id].mask, id);
         if (e != kNone) return e;
@@ -243,7 +364,8 @@ size_t RadijTable<W>::memory_bytes() const {
     return entries_.capacity() * sizeof(Entry) + free_entries_.capacity() * sizeof(uint32_t) +
            masks_.capacity() * sizeof(Mask) + mask_order_.capacity() * sizeof(uint32_t) +
            nodes_.capacity() * sizeof(Node) + free_nodes_.capacity() * sizeof(uint32_t) +
-           index_.capacity() * sizeof(Slot);
+           index_.capacity() * sizeof(Slot) + bloom_.capacity() * sizeof(uint64_t) +
+           path_cache_.capacity() * sizeof(PathCache);
 }
 
 // -- masks
@@ -256,16 +378,13 @@ uint32_t RadijTable<W>::find_mask(const Key& mask) const {
 }
 
 template <size_t W>
-uint32_t RadijTable<W>::intern_mask(const Key& mask) {
-    if (uint32_t id = find_mask(mask); id != kNone) {
-        ++masks_[id].refs;
-        return id;
-    }
+uint32_t RadijTable<W>::new_mask(const Key& mask) {
     uint32_t id = 0;
     while (id < masks_.size() && masks_[id].refs != 0) ++id;
     if (id == masks_.size()) masks_.emplace_back();
     masks_[id] = Mask{mask, 1};
 
+    // Before the first mask it strictly refines, else at the end.
     auto pos = mask_order_.begin();
     while (pos != mask_order_.end() && !mask.strictly_refines(masks_[*pos].mask)) ++pos;
     mask_order_.insert(pos, id);
@@ -298,12 +417,12 @@ uint32_t RadijTable<W>::chain_head(const Key& key) const {
 }
 
 template <size_t W>
-void RadijTable<W>::tree_insert(const Key& key, uint32_t entry) {
+void RadijTable<W>::tree_insert(const Key& key, uint32_t entry, uint32_t leaf) {
     if (root_ == kEmptyTree) {
         root_ = entry | kLeaf;
         return;
     }
-    const int crit = key.first_difference(entries_[descend(key)].key);
+    const int crit = key.first_difference(entries_[leaf].key);
     const bool side = key.bit(crit);
 
     uint32_t node;  // allocate first: growing nodes_ would invalidate `slot` below
@@ -361,7 +480,11 @@ void RadijTable<W>::tree_replace_leaf(const Key& key, uint32_t entry) {
 template <size_t W>
 uint32_t RadijTable<W>::index_find(const Key& key, uint32_t mask) const {
     if (index_.empty()) return kNone;
-    const uint32_t hash = index_hash(key, mask);
+    return index_probe(key, mask, index_hash(key, mask));
+}
+
+template <size_t W>
+uint32_t RadijTable<W>::index_probe(const Key& key, uint32_t mask, uint32_t hash) const {
     const size_t last = index_.size() - 1;
     for (size_t i = hash & last;; i = (i + 1) & last) {
         const Slot& s = index_[i];
@@ -379,6 +502,7 @@ void RadijTable<W>::index_insert(uint32_t entry) {
     size_t i = hash & last;
     while (index_[i].entry != kNone) i = (i + 1) & last;
     index_[i] = Slot{entry, hash};
+    bloom_add(hash);
 }
 
 template <size_t W>
@@ -397,6 +521,7 @@ void RadijTable<W>::index_erase(uint32_t entry) {
         }
     }
     index_[i] = Slot{kNone, 0};
+    if (++bloom_stale_ > size_ / 2 + 64) bloom_rebuild();
 }
 
 template <size_t W>
@@ -410,6 +535,17 @@ void RadijTable<W>::index_grow() {
         while (index_[i].entry != kNone) i = (i + 1) & last;
         index_[i] = s;
     }
+    bloom_rebuild();
+}
+
+template <size_t W>
+void RadijTable<W>::bloom_rebuild() {
+    const size_t bits = index_.size() * 4;  // ≥ 8 bits per entry at the index's load ≤ 1/2
+    bloom_.assign(bits / 64, 0);
+    bloom_shift_ = 32 - std::countr_zero(bits);
+    bloom_stale_ = 0;
+    for (const Slot& s : index_)
+        if (s.entry != kNone) bloom_add(s.hash);
 }
 
 }  // namespace kmod_sim

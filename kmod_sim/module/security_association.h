@@ -74,7 +74,7 @@ struct SecurityAssociation {
     uint32_t encr_pad_errors = 0;
 
     SaLifetimes life;
-    uint64_t last_used = 0;  // clock seconds of the last packet; 0 = never used
+    uint64_t last_used = 0;  // clock seconds of the last packet (an SA with packets.count 0 was never used)
 
     // IPComp ratio counters: bytes before compression and after.
     uint64_t comp_bytes_in = 0;

@@ -45,7 +45,7 @@ struct Eroute {
     uint32_t pid = 0;       // of the process that added it
     uint32_t count = 0;     // packets matched; updated through std::atomic_ref
     uint64_t lasttime = 0;  // clock seconds of the last match; std::atomic_ref
-    std::unique_ptr<EroutIdentities> idents;  // null when neither identity was given
+    std::shared_ptr<const EroutIdentities> idents;  // null when neither identity was given
     std::unique_ptr<HeldPackets> held;        // null when nothing is held
 };
 

@@ -17,7 +17,7 @@ Eroute make_eroute(const EroutRequest& r) {
     e.proto = r.selector.proto;
     e.said = r.said;
     e.pid = r.pid;
-    if (r.idents) e.idents = std::make_unique<EroutIdentities>(*r.idents);
+    if (r.idents) e.idents = std::make_shared<const EroutIdentities>(*r.idents);
     return e;
 }
 
@@ -151,7 +151,7 @@ std::vector<EroutRow> Klips::eroute_rows() const {
         row.proto = e.proto;
         row.said = e.said;
         row.count = std::atomic_ref<const uint32_t>(e.count).load(std::memory_order_relaxed);
-        if (e.idents) row.idents = *e.idents;
+        row.idents = e.idents;
     });
     return rows;
 }

@@ -51,7 +51,7 @@ struct EroutRow {
     uint8_t proto = 0;
     Said said;
     uint32_t count = 0;
-    std::optional<EroutIdentities> idents;
+    std::shared_ptr<const EroutIdentities> idents;  // shared with the table: copying is cheap
 };
 
 // One SA as ipsec_spi shows it: the record without its links.

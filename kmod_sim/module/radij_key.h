@@ -27,7 +27,11 @@ struct RadijKey {
 
     std::array<uint64_t, W> w{};
 
-    friend bool operator==(const RadijKey&, const RadijKey&) = default;
+    friend bool operator==(const RadijKey& a, const RadijKey& b) {
+        uint64_t x = 0;  // word by word, inline (the defaulted == calls memcmp)
+        for (size_t i = 0; i < W; ++i) x |= a.w[i] ^ b.w[i];
+        return x == 0;
+    }
     friend std::strong_ordering operator<=>(const RadijKey&, const RadijKey&) = default;
 
     RadijKey operator&(const RadijKey& m) const {

@@ -404,6 +404,9 @@ uint32_t RadijTable<W>::descend(const Key& key) const {
     uint32_t ref = root_;
     while (!(ref & kLeaf)) {
         const Node& n = nodes_[ref];
+        // Fetch both children while the bit test decides: the walk is a chain of cache misses.
+        if (!(n.child[0] & kLeaf)) __builtin_prefetch(&nodes_[n.child[0]]);
+        if (!(n.child[1] & kLeaf)) __builtin_prefetch(&nodes_[n.child[1]]);
         ref = n.child[key.bit(static_cast<int>(n.bit))];
     }
     return ref & ~kLeaf;

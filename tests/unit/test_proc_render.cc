@@ -76,7 +76,7 @@ EroutRow erow(const IpAddress& src, int src_bits, const IpAddress& dst, int dst_
     r.proto = proto;
     r.said = said;
     r.count = count;
-    r.idents = std::move(idents);
+    if (idents) r.idents = std::make_shared<const EroutIdentities>(*idents);
     return r;
 }
 

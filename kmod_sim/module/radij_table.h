@@ -346,8 +346,12 @@ void RadijTable<W>::walk(F&& f) const {
         if (ref & kLeaf) {
             for (uint32_t e = ref & ~kLeaf; e != kNone; e = entries_[e].next) f(e);
         } else {
-            stack.push_back(nodes_[ref].child[1]);
-            stack.push_back(nodes_[ref].child[0]);
+            const Node& n = nodes_[ref];
+            for (uint32_t child : n.child)
+                __builtin_prefetch(child & kLeaf ? static_cast<const void*>(&entries_[child & ~kLeaf])
+                                                 : static_cast<const void*>(&nodes_[child]));
+            stack.push_back(n.child[1]);
+            stack.push_back(n.child[0]);
         }
     }
 }

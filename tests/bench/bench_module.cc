@@ -94,6 +94,7 @@ struct XorShift {
 };
 
 struct Row {
+    std::string size;
     std::string name;
     double value;
     std::string unit;
@@ -102,13 +103,14 @@ struct Row {
 };
 
 std::vector<Row> g_rows;
+std::string g_size;  // the table size the current figures are for
 volatile uint64_t g_sink;  // keeps baseline loops from being optimised away
 
 void report(std::string name, double value, std::string unit, double baseline, std::string baseline_name) {
     std::printf("  %-44s %12.3f %-10s baseline %12.3f (%s)  ratio %.2f\n", name.c_str(), value, unit.c_str(),
                 baseline, baseline_name.c_str(), baseline > 0 ? value / baseline : 0.0);
     std::fflush(stdout);
-    g_rows.push_back({std::move(name), value, std::move(unit), baseline, std::move(baseline_name)});
+    g_rows.push_back({g_size, std::move(name), value, std::move(unit), baseline, std::move(baseline_name)});
 }
 
 KlipsConfig bench_config(OutputProfile profile) {
@@ -120,6 +122,7 @@ KlipsConfig bench_config(OutputProfile profile) {
 
 void bench_size(size_t n, uint64_t warm_lookups, uint64_t cold_lookups) {
     std::printf("\n%zu eroutes\n", n);
+    g_size = std::to_string(n) + " eroutes";
     std::mt19937_64 rng(n);
     VpnTable vpn = make_vpn_table(n, rng);
 
@@ -241,6 +244,7 @@ void bench_size(size_t n, uint64_t warm_lookups, uint64_t cold_lookups) {
 
 void bench_sa_memory(size_t n) {
     std::printf("\n%zu SAs\n", n);
+    g_size = std::to_string(n) + " SAs";
     const size_t before = heap_bytes();
     Klips klips(bench_config(OutputProfile::seed));
     for (size_t i = 0; i < n; ++i) {
@@ -269,9 +273,9 @@ int main(int argc, char** argv) {
     if (!quick) bench_size(1000000, warm, cold);
     bench_sa_memory(quick ? 10000 : 100000);
 
-    std::printf("\n| figure | value | baseline (same run) | ratio |\n|---|---|---|---|\n");
+    std::printf("\n| table | figure | value | baseline (same run) | ratio |\n|---|---|---|---|---|\n");
     for (const Row& r : g_rows)
-        std::printf("| %s | %.2f %s | %.2f (%s) | %.2f |\n", r.name.c_str(), r.value, r.unit.c_str(), r.baseline,
+        std::printf("| %s | %s | %.2f %s | %.2f (%s) | %.2f |\n", r.size.c_str(), r.name.c_str(), r.value, r.unit.c_str(), r.baseline,
                     r.baseline_name.c_str(), r.baseline > 0 ? r.value / r.baseline : 0.0);
     return 0;
 }

@@ -13,38 +13,8 @@
 #include "kmod_sim/lib/ip_address.h"
 #include "kmod_sim/lib/subnet.h"
 
-// Failure messages show the raw value, formatted without the code under test. (This block is
-// the same, character for character, in every unit test file that has it.)
-namespace Catch {
-template <>
-struct StringMaker<kmod_sim::IpAddress> {
-    static std::string convert(const kmod_sim::IpAddress& a) {
-        static const char kHex[] = "0123456789abcdef";
-        std::string s = a.is_v4() ? "IpAddress{inet " : a.is_v6() ? "IpAddress{inet6 " : "IpAddress{none";
-        size_t i = 0;
-        for (uint8_t b : a.bytes()) {
-            if (a.is_v4()) {
-                s += (i ? "." : "") + std::to_string(b);
-            } else {
-                s += (i && i % 2 == 0) ? ":" : "";
-                s += kHex[b >> 4];
-                s += kHex[b & 15];
-            }
-            ++i;
-        }
-        return s + "}";
-    }
-};
-}  // namespace Catch
-namespace Catch {
-template <>
-struct StringMaker<kmod_sim::Subnet> {
-    static std::string convert(const kmod_sim::Subnet& s) {
-        return "Subnet{" + StringMaker<kmod_sim::IpAddress>::convert(s.address) + " mask " +
-               StringMaker<kmod_sim::IpAddress>::convert(s.mask) + " port " + std::to_string(s.port) + "}";
-    }
-};
-}  // namespace Catch
+#include "text_string_makers.h"
+
 
 using namespace kmod_sim;
 

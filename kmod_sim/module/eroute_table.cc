@@ -94,9 +94,4 @@ const Eroute& EroutTable::at(EroutRef ref) const {
     return ref.family == AddressFamily::inet ? v4_.eroutes[ref.entry] : v6_.eroutes[ref.entry];
 }
 
-size_t EroutTable::memory_bytes() const {
-    return v4_.table.memory_bytes() + v4_.eroutes.size() * sizeof(Eroute) +
-           v6_.table.memory_bytes() + v6_.eroutes.size() * sizeof(Eroute);
-}
-
 }  // namespace kmod_sim

@@ -52,7 +52,6 @@ public:
 
     size_t size() const { return v4_.table.size() + v6_.table.size(); }
     uint64_t generation() const { return v4_.table.generation() + v6_.table.generation(); }
-    size_t memory_bytes() const;
 
 private:
     template <size_t W>

@@ -111,6 +111,10 @@ private:
     uint32_t match_in_klips_order(const Key& packet) const;
 
     uint32_t descend(const Key& key) const;  // tree must not be empty
+    void prefetch_ref(uint32_t ref) const {
+        if (ref & kLeaf) __builtin_prefetch(&entries_[ref & ~kLeaf]);
+        else __builtin_prefetch(&nodes_[ref]);
+    }
     uint32_t chain_head(const Key& key) const;
     void tree_insert(const Key& key, uint32_t entry, uint32_t leaf);  // leaf = descend(key)
     void tree_remove(const Key& key);
@@ -162,10 +166,12 @@ private:
 template <size_t W>
 auto RadijTable<W>::insert(const Key& raw_key, const Key& mask) -> Change {
     const Key key = raw_key & mask;
+    const uint32_t existing_mask = find_mask(mask);
+    if (existing_mask != kNone && !index_.empty())  // its index slot, fetched during the descent
+        __builtin_prefetch(&index_[index_hash(key, existing_mask) & (index_.size() - 1)]);
     // One descent finds the chain of this key, or the leaf to split for a new key.
     const uint32_t leaf = root_ == kEmptyTree ? kNone : descend(key);
     const uint32_t head = leaf != kNone && entries_[leaf].key == key ? leaf : kNone;
-    const uint32_t existing_mask = find_mask(mask);
     if (existing_mask != kNone && head != kNone) {
         for (uint32_t e = head; e != kNone; e = entries_[e].next)
             if (entries_[e].mask == existing_mask) return {EEXIST, e};
@@ -347,9 +353,7 @@ void RadijTable<W>::walk(F&& f) const {
             for (uint32_t e = ref & ~kLeaf; e != kNone; e = entries_[e].next) f(e);
         } else {
             const Node& n = nodes_[ref];
-            for (uint32_t child : n.child)
-                __builtin_prefetch(child & kLeaf ? static_cast<const void*>(&entries_[child & ~kLeaf])
-                                                 : static_cast<const void*>(&nodes_[child]));
+            for (uint32_t child : n.child) prefetch_ref(child);
             stack.push_back(n.child[1]);
             stack.push_back(n.child[0]);
         }
@@ -408,9 +412,9 @@ uint32_t RadijTable<W>::descend(const Key& key) const {
     uint32_t ref = root_;
     while (!(ref & kLeaf)) {
         const Node& n = nodes_[ref];
-        // Fetch both children while the bit test decides: the walk is a chain of cache misses.
-        if (!(n.child[0] & kLeaf)) __builtin_prefetch(&nodes_[n.child[0]]);
-        if (!(n.child[1] & kLeaf)) __builtin_prefetch(&nodes_[n.child[1]]);
+        // Fetch both children (a node, or the entry a leaf names) while the bit test decides:
+        // the walk is a chain of cache misses.
+        for (uint32_t child : n.child) prefetch_ref(child);
         ref = n.child[key.bit(static_cast<int>(n.bit))];
     }
     return ref & ~kLeaf;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "clock.h"
+#include "kmod_sim_version.h"
 #include "eroute_cache.h"
 #include "eroute_table.h"
 #include "klipsdebug.h"
@@ -31,7 +32,7 @@ enum class OutputProfile { seed, openswan };
 
 struct KlipsConfig {
     OutputProfile profile = OutputProfile::seed;
-    std::string version = "0.1.0";
+    std::string version = KMOD_SIM_VERSION;
     std::shared_ptr<const Clock> clock;  // required
     // Whether an address is one of this host's: decides an SA's direction when it is added.
     std::function<bool(const IpAddress&)> is_local_address;

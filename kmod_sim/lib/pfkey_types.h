@@ -129,6 +129,8 @@ enum EncryptAlg : uint8_t {
     kEncryptBlowfish = 7,
     kEncryptNull = 11,
     kEncryptAesCbc = 12,
+    kEncryptAesGcm16 = 20,          // IANA ESP transform ids (RFC 4106, RFC 7634)
+    kEncryptChacha20Poly1305 = 28,
 };
 
 // sadb_sa_encrypt (IPComp)

@@ -54,7 +54,7 @@ int Klips::add_inbound_policy(const Said& said, const Subnet& src, const Subnet&
     while (sa && sa->said.proto != kSaTun) sa = sa->inner;
     if (!sa) return ENOENT;
     sa->policy = InboundPolicy{src, dst};
-    sa->flags |= kSaFlagInflow;
+    sa->flags |= pfkey::kSaFlagXInFlow;
     return 0;
 }
 

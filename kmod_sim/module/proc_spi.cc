@@ -27,19 +27,19 @@ void appendf(std::string& out, const char* format, auto... args) {
 std::string encryption_part(const SecurityAssociation& sa) {
     if (sa.said.proto == kSaComp) {
         switch (sa.enc_alg) {
-        case kCompNone: return "_NONE";
-        case kCompDeflate: return "_DEFLATE";
-        case kCompLzs: return "_LZS";
+        case pfkey::kCompNone: return "_NONE";
+        case pfkey::kCompDeflate: return "_DEFLATE";
+        case pfkey::kCompLzs: return "_LZS";
         default: return "_UNKNOWN_comp";
         }
     }
     switch (sa.enc_alg) {
-    case kEncNone: return "";
-    case kEnc3des: return "_3DES";
-    case kEncNull: return "_NULL";
-    case kEncAesCbc: return "_AES";
-    case kEncAesGcm16: return "_AES_GCM_16";
-    case kEncChacha20Poly1305: return "_CHACHA20_POLY1305";
+    case pfkey::kEncryptNone: return "";
+    case pfkey::kEncrypt3DesCbc: return "_3DES";
+    case pfkey::kEncryptNull: return "_NULL";
+    case pfkey::kEncryptAesCbc: return "_AES";
+    case pfkey::kEncryptAesGcm16: return "_AES_GCM_16";
+    case pfkey::kEncryptChacha20Poly1305: return "_CHACHA20_POLY1305";
     default: return "_ID" + std::to_string(sa.enc_alg);
     }
 }
@@ -47,12 +47,12 @@ std::string encryption_part(const SecurityAssociation& sa) {
 std::string auth_part(const SecurityAssociation& sa) {
     if (sa.said.proto == kSaComp) return "";
     switch (sa.auth_alg) {
-    case kAuthNone: return "";
-    case kAuthMd5: return "_HMAC_MD5";
-    case kAuthSha1: return "_HMAC_SHA1";
-    case kAuthSha2_256: return "_HMAC_SHA2_256";
-    case kAuthSha2_384: return "_HMAC_SHA2_384";
-    case kAuthSha2_512: return "_HMAC_SHA2_512";
+    case pfkey::kAuthNone: return "";
+    case pfkey::kAuthMd5Hmac: return "_HMAC_MD5";
+    case pfkey::kAuthSha1Hmac: return "_HMAC_SHA1";
+    case pfkey::kAuthSha2_256: return "_HMAC_SHA2_256";
+    case pfkey::kAuthSha2_384: return "_HMAC_SHA2_384";
+    case pfkey::kAuthSha2_512: return "_HMAC_SHA2_512";
     default: return "_ID" + std::to_string(sa.auth_alg);
     }
 }
@@ -64,7 +64,7 @@ void append_iv(std::string& out, const SecurityAssociation& sa) {
 }
 
 void append_policy(std::string& out, const SecurityAssociation& sa) {
-    if (sa.said.proto != kSaTun || !sa.policy || !(sa.flags & (kSaFlagInflow | kSaFlagPolicyOnly))) return;
+    if (sa.said.proto != kSaTun || !sa.policy || !(sa.flags & (pfkey::kSaFlagXInFlow | pfkey::kSaFlagXPolicyOnly))) return;
     out += " policy=" + subnettot(sa.policy->src) + "->" + subnettot(sa.policy->dst);
 }
 

@@ -7,29 +7,13 @@
 #include <optional>
 #include <vector>
 
+#include "kmod_sim/lib/pfkey_types.h"
 #include "kmod_sim/lib/said.h"
 #include "kmod_sim/lib/subnet.h"
 
 namespace kmod_sim {
 
-// PF_KEY v2 numbers used by the SADB (spec/klips.md §9.1; IANA ids for the AEADs).
-enum SaState : uint8_t { kSaLarval = 0, kSaMature = 1, kSaDying = 2, kSaDead = 3 };
-enum SaFlag : uint32_t {
-    kSaFlagPfs = 1,
-    kSaFlagReplaceFlow = 2,
-    kSaFlagClearFlow = 4,
-    kSaFlagInflow = 8,
-    kSaFlagPolicyOnly = 16,
-};
-enum AuthAlgorithm : uint8_t {
-    kAuthNone = 0, kAuthMd5 = 2, kAuthSha1 = 3, kAuthSha2_256 = 5, kAuthSha2_384 = 6,
-    kAuthSha2_512 = 7,
-};
-enum EncryptAlgorithm : uint8_t {
-    kEncNone = 0, kEnc3des = 3, kEncNull = 11, kEncAesCbc = 12, kEncAesGcm16 = 20,
-    kEncChacha20Poly1305 = 28,
-};
-enum CompAlgorithm : uint8_t { kCompNone = 0, kCompDeflate = 2, kCompLzs = 3 };
+// Algorithm ids, states and flags are PF_KEY v2's numbers (kmod_sim/lib/pfkey_types.h).
 
 // One of the five lifetimes. For addtime and usetime `count` is a clock timestamp (seconds),
 // 0 until set; for the others a counter. A limit of 0 means "not set".
@@ -52,10 +36,10 @@ struct SecurityAssociation {
     Said said;
     IpAddress src;         // the SA's source address, if given (has_family() otherwise false)
     bool inbound = false;  // the destination was a local address when added
-    uint8_t state = kSaMature;
+    uint8_t state = pfkey::kSaStateMature;
     uint32_t flags = 0;
-    uint8_t auth_alg = kAuthNone;
-    uint8_t enc_alg = kEncNone;  // for IPComp SAs: the compression algorithm
+    uint8_t auth_alg = pfkey::kAuthNone;
+    uint8_t enc_alg = pfkey::kEncryptNone;  // for IPComp SAs: the compression algorithm
     uint16_t auth_bits = 0;      // ICV length (alen)
     uint16_t auth_key_bits = 0;  // aklen
     uint16_t enc_key_bits = 0;   // eklen (with the salt for the AEADs)

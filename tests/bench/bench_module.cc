@@ -251,7 +251,7 @@ void bench_sa_memory(size_t n) {
         SecurityAssociation sa;
         sa.said = Said{IpAddress::v4(0xc0000200u + static_cast<uint32_t>(i % 200)), static_cast<uint32_t>(0x1000 + i), kSaEsp};
         sa.src = IpAddress::v4(192, 0, 2, 1);
-        sa.enc_alg = kEncAesGcm16;
+        sa.enc_alg = pfkey::kEncryptAesGcm16;
         sa.enc_key_bits = 288;
         sa.auth_bits = 128;
         sa.replay_window = 32;

@@ -548,17 +548,17 @@ TEST_CASE("add_sa adds; an existing SAID is EEXIST; delete_sa of a missing SA is
     Module m = make_module();
     Klips& k = *m.klips;
     SecurityAssociation first = make_sa("esp0x130@192.168.2.120");
-    first.auth_alg = kAuthSha2_256;
+    first.auth_alg = pfkey::kAuthSha2_256;
     REQUIRE(k.add_sa(first) == 0);
     CHECK(k.sa_count() == 1);
 
     SecurityAssociation again = make_sa("esp0x130@192.168.2.120");
-    again.auth_alg = kAuthSha2_512;
+    again.auth_alg = pfkey::kAuthSha2_512;
     CHECK(k.add_sa(again) == EEXIST);
     CHECK(k.sa_count() == 1);
     auto found = k.find_sa(sa_id("esp0x130@192.168.2.120"));
     REQUIRE(found.has_value());
-    CHECK(found->auth_alg == kAuthSha2_256);
+    CHECK(found->auth_alg == pfkey::kAuthSha2_256);
 
     // Same SPI and destination, other protocol or destination: other SAs.
     CHECK(k.add_sa(make_sa("ah0x130@192.168.2.120")) == 0);
@@ -959,10 +959,10 @@ TEST_CASE("add_inbound_policy stores the policy in the IPIP SA found walking inw
         REQUIRE(t->policy.has_value());
         CHECK(t->policy->src == src);
         CHECK(t->policy->dst == dst);
-        CHECK((t->flags & kSaFlagInflow) == 8);
+        CHECK((t->flags & pfkey::kSaFlagXInFlow) == 8);
         auto e = k.find_sa(esp);
         CHECK_FALSE(e->policy.has_value());
-        CHECK((e->flags & kSaFlagInflow) == 0);
+        CHECK((e->flags & pfkey::kSaFlagXInFlow) == 0);
         CHECK(k.eroute_count() == 0);  // the eroute table is untouched
         // §11 #15: the listing shows the policy and the INFLOW flag.
         const std::string spi = render_spi(k);
@@ -989,7 +989,7 @@ TEST_CASE("add_inbound_policy stores the policy in the IPIP SA found walking inw
         REQUIRE(k.group_sas(esp, tun) == 0);
         CHECK(k.add_inbound_policy(esp, src, dst) == ENOENT);
         CHECK_FALSE(k.find_sa(tun)->policy.has_value());
-        CHECK((k.find_sa(tun)->flags & kSaFlagInflow) == 0);
+        CHECK((k.find_sa(tun)->flags & pfkey::kSaFlagXInFlow) == 0);
     }
 }
 

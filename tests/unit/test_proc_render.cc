@@ -579,26 +579,26 @@ TEST_CASE("spi: transform names", "[spi]") {
         return transform_name(sa);
     };
     // The algorithms kmod-sim supports (§4.1).
-    CHECK(name(kSaEsp, kEncChacha20Poly1305, kAuthNone) == "ESP_CHACHA20_POLY1305");
-    CHECK(name(kSaEsp, kEncAesGcm16, kAuthNone) == "ESP_AES_GCM_16");
-    CHECK(name(kSaEsp, kEncNull, kAuthSha2_256) == "ESP_NULL_HMAC_SHA2_256");
-    CHECK(name(kSaEsp, kEncNull, kAuthSha2_512) == "ESP_NULL_HMAC_SHA2_512");
-    CHECK(name(kSaAh, kEncNone, kAuthSha2_256) == "AH_HMAC_SHA2_256");
-    CHECK(name(kSaAh, kEncNone, kAuthSha2_512) == "AH_HMAC_SHA2_512");
-    CHECK(name(kSaTun, kEncNone, kAuthNone) == "IPIP");
-    CHECK(name(kSaComp, kCompDeflate, kAuthNone) == "COMP_DEFLATE");
+    CHECK(name(kSaEsp, pfkey::kEncryptChacha20Poly1305, pfkey::kAuthNone) == "ESP_CHACHA20_POLY1305");
+    CHECK(name(kSaEsp, pfkey::kEncryptAesGcm16, pfkey::kAuthNone) == "ESP_AES_GCM_16");
+    CHECK(name(kSaEsp, pfkey::kEncryptNull, pfkey::kAuthSha2_256) == "ESP_NULL_HMAC_SHA2_256");
+    CHECK(name(kSaEsp, pfkey::kEncryptNull, pfkey::kAuthSha2_512) == "ESP_NULL_HMAC_SHA2_512");
+    CHECK(name(kSaAh, pfkey::kEncryptNone, pfkey::kAuthSha2_256) == "AH_HMAC_SHA2_256");
+    CHECK(name(kSaAh, pfkey::kEncryptNone, pfkey::kAuthSha2_512) == "AH_HMAC_SHA2_512");
+    CHECK(name(kSaTun, pfkey::kEncryptNone, pfkey::kAuthNone) == "IPIP");
+    CHECK(name(kSaComp, pfkey::kCompDeflate, pfkey::kAuthNone) == "COMP_DEFLATE");
     // KLIPS's own names (§4 item 2).
-    CHECK(name(kSaAh, kEncNone, kAuthMd5) == "AH_HMAC_MD5");
-    CHECK(name(kSaEsp, kEnc3des, kAuthSha1) == "ESP_3DES_HMAC_SHA1");
-    CHECK(name(kSaEsp, kEnc3des, kAuthMd5) == "ESP_3DES_HMAC_MD5");
-    CHECK(name(kSaEsp, 2, kAuthMd5) == "ESP_ID2_HMAC_MD5");
-    CHECK(name(kSaEsp, kEnc3des, kAuthNone) == "ESP_3DES");
-    CHECK(name(kSaEsp, kEncAesCbc, kAuthSha1) == "ESP_AES_HMAC_SHA1");
-    CHECK(name(kSaAh, kEncNone, kAuthSha2_384) == "AH_HMAC_SHA2_384");
+    CHECK(name(kSaAh, pfkey::kEncryptNone, pfkey::kAuthMd5Hmac) == "AH_HMAC_MD5");
+    CHECK(name(kSaEsp, pfkey::kEncrypt3DesCbc, pfkey::kAuthSha1Hmac) == "ESP_3DES_HMAC_SHA1");
+    CHECK(name(kSaEsp, pfkey::kEncrypt3DesCbc, pfkey::kAuthMd5Hmac) == "ESP_3DES_HMAC_MD5");
+    CHECK(name(kSaEsp, 2, pfkey::kAuthMd5Hmac) == "ESP_ID2_HMAC_MD5");
+    CHECK(name(kSaEsp, pfkey::kEncrypt3DesCbc, pfkey::kAuthNone) == "ESP_3DES");
+    CHECK(name(kSaEsp, pfkey::kEncryptAesCbc, pfkey::kAuthSha1Hmac) == "ESP_AES_HMAC_SHA1");
+    CHECK(name(kSaAh, pfkey::kEncryptNone, pfkey::kAuthSha2_384) == "AH_HMAC_SHA2_384");
     CHECK(name(kSaEsp, 7, 9) == "ESP_ID7_ID9");
-    CHECK(name(kSaComp, kCompLzs, kAuthNone) == "COMP_LZS");
-    CHECK(name(kSaComp, kCompNone, kAuthNone) == "COMP_NONE");
-    CHECK(name(kSaComp, 1, kAuthNone) == "COMP_UNKNOWN_comp");
+    CHECK(name(kSaComp, pfkey::kCompLzs, pfkey::kAuthNone) == "COMP_LZS");
+    CHECK(name(kSaComp, pfkey::kCompNone, pfkey::kAuthNone) == "COMP_NONE");
+    CHECK(name(kSaComp, 1, pfkey::kAuthNone) == "COMP_UNKNOWN_comp");
 }
 
 namespace {
@@ -622,8 +622,8 @@ SaRow man_esp_row() {
     SecurityAssociation sa = sa_of(said_of(kSaEsp, 0x9a35fc02, v6("3049:1::1")));
     sa.src = v6("3049:1::2");
     sa.inbound = true;
-    sa.enc_alg = kEnc3des;
-    sa.auth_alg = kAuthMd5;
+    sa.enc_alg = pfkey::kEncrypt3DesCbc;
+    sa.auth_alg = pfkey::kAuthMd5Hmac;
     sa.replay_window = 32;
     sa.replay_last_seq = 7149;
     sa.replay_bitmap = 0xffffffff;
@@ -645,15 +645,15 @@ constexpr uint64_t kFullNow = 10000;
 SaRow full_row(uint32_t ref) {
     SecurityAssociation sa = sa_of(said_of(kSaEsp, 0x1000583, IpAddress::v4(192, 1, 2, 45)));
     sa.src = IpAddress::v4(192, 1, 2, 23);
-    sa.enc_alg = kEnc3des;
-    sa.auth_alg = kAuthSha1;
+    sa.enc_alg = pfkey::kEncrypt3DesCbc;
+    sa.auth_alg = pfkey::kAuthSha1Hmac;
     sa.iv = {0x05, 0x2c, 0x73, 0xa6, 0x14, 0xbc, 0x63, 0xc9};
     sa.replay_window = 64;
     sa.replay_errors = 3;
     sa.replay_last_seq = 8;
     sa.replay_bitmap = 0xff;
     sa.max_seq_diff = 2;
-    sa.flags = kSaFlagPfs | kSaFlagClearFlow;  // bit 0 is not shown: printed 0x4
+    sa.flags = pfkey::kSaFlagPfs | pfkey::kSaFlagXClearFlow;  // bit 0 is not shown: printed 0x4
     sa.auth_bits = 160;
     sa.auth_key_bits = 160;
     sa.auth_errors = 5;
@@ -730,7 +730,7 @@ TEST_CASE("spi: an AEAD SA, inbound, 64-bit replay bitmap", "[spi]") {
     SecurityAssociation sa = sa_of(said_of(kSaEsp, 0x2000, IpAddress::v4(10, 0, 0, 2)));
     sa.src = IpAddress::v4(10, 0, 0, 1);
     sa.inbound = true;
-    sa.enc_alg = kEncChacha20Poly1305;
+    sa.enc_alg = pfkey::kEncryptChacha20Poly1305;
     sa.auth_bits = 128;
     sa.enc_key_bits = 288;
     sa.replay_window = 64;
@@ -755,7 +755,7 @@ TEST_CASE("spi: dir without src, and the inbound double space", "[spi]") {
     out.ref = 1;
     SecurityAssociation in = sa_of(said_of(kSaEsp, 0x6, IpAddress::v4(1, 2, 3, 5)));
     in.inbound = true;
-    in.enc_alg = kEncAesGcm16;
+    in.enc_alg = pfkey::kEncryptAesGcm16;
     in.life.addtime.count = 1;
     in.ref = 2;
     CHECK(spi({SaRow{out}, SaRow{in}}, kOpenswan, 1) ==
@@ -778,7 +778,7 @@ TEST_CASE("spi: replay fields are only for SAs with an algorithm (not IPIP); fla
     sa.replay_errors = 1;
     sa.replay_bitmap = 0x3;
     sa.max_seq_diff = 1;
-    sa.flags = kSaFlagPfs;
+    sa.flags = pfkey::kSaFlagPfs;
     sa.life.addtime.count = 1;  // as in "dir without src": no addtime in either profile
     sa.ref = 4;
     CHECK(spi({SaRow{sa}}, kOpenswan, 1) ==
@@ -789,7 +789,7 @@ TEST_CASE("spi: replay fields are only for SAs with an algorithm (not IPIP); fla
 
 TEST_CASE("spi openswan: %d fields print a uint32 over 2^31 as negative", "[spi][openswan]") {
     SecurityAssociation sa = sa_of(said_of(kSaEsp, 0x7000, IpAddress::v4(10, 0, 0, 2)));
-    sa.enc_alg = kEncAesGcm16;
+    sa.enc_alg = pfkey::kEncryptAesGcm16;
     sa.replay_window = 64;
     sa.replay_last_seq = 0xffffffff;  // ` seq=%d` (§4 item 7)
     sa.life.addtime.count = 1;
@@ -802,7 +802,7 @@ TEST_CASE("spi openswan: %d fields print a uint32 over 2^31 as negative", "[spi]
 TEST_CASE("spi: §4 real line 1 (ESP_3DES, addtime stamp deleted) in the OS2.6 layout", "[spi][openswan]") {
     SecurityAssociation sa = sa_of(said_of(kSaEsp, 0x1000583, IpAddress::v4(192, 1, 2, 45)));
     sa.src = IpAddress::v4(192, 1, 2, 23);
-    sa.enc_alg = kEnc3des;
+    sa.enc_alg = pfkey::kEncrypt3DesCbc;
     sa.iv = {0xde, 0xad, 0xf0, 0x0d, 0xde, 0xad, 0xf0, 0x0d};
     sa.replay_last_seq = 8;
     sa.enc_key_bits = 192;
@@ -822,7 +822,7 @@ TEST_CASE("spi: lifetime items appear by each profile's own rule", "[spi][life]"
     constexpr uint64_t now = 5000;
     SECTION("raw counters of 1: openswan needs > 1, seed any non-zero value") {
         SecurityAssociation sa = sa_of(said_of(kSaAh, 0x3000, IpAddress::v4(10, 0, 0, 2)));
-        sa.auth_alg = kAuthSha2_256;
+        sa.auth_alg = pfkey::kAuthSha2_256;
         sa.auth_bits = 128;
         sa.auth_key_bits = 256;
         sa.life.allocations = {1, 0, 0};
@@ -841,7 +841,7 @@ TEST_CASE("spi: lifetime items appear by each profile's own rule", "[spi][life]"
     }
     SECTION("raw counters of 2 show in both") {
         SecurityAssociation sa = sa_of(said_of(kSaAh, 0x3000, IpAddress::v4(10, 0, 0, 2)));
-        sa.auth_alg = kAuthSha2_512;
+        sa.auth_alg = pfkey::kAuthSha2_512;
         sa.auth_bits = 256;
         sa.auth_key_bits = 512;
         sa.life.allocations = {2, 0, 0};
@@ -861,8 +861,8 @@ TEST_CASE("spi: lifetime items appear by each profile's own rule", "[spi][life]"
     }
     SECTION("zero counters with limits show in both; addtime added this second only in openswan") {
         SecurityAssociation sa = sa_of(said_of(kSaEsp, 0x4000, IpAddress::v4(10, 0, 0, 2)));
-        sa.enc_alg = kEncNull;
-        sa.auth_alg = kAuthSha2_512;
+        sa.enc_alg = pfkey::kEncryptNull;
+        sa.auth_alg = pfkey::kAuthSha2_512;
         sa.auth_bits = 256;
         sa.auth_key_bits = 512;
         sa.life.allocations = {0, 5, 10};
@@ -882,8 +882,8 @@ TEST_CASE("spi: lifetime items appear by each profile's own rule", "[spi][life]"
         // Openswan quirk (§4 item 14): stamp 0, so c = now - 0. Seed: `use` is seconds since
         // first use, and FreeS/WAN printed use(0,…) for an unused SA (§4 item 14, §4.1).
         SecurityAssociation sa = sa_of(said_of(kSaEsp, 0x4001, IpAddress::v4(10, 0, 0, 2)));
-        sa.enc_alg = kEncNull;
-        sa.auth_alg = kAuthSha2_256;
+        sa.enc_alg = pfkey::kEncryptNull;
+        sa.auth_alg = pfkey::kAuthSha2_256;
         sa.auth_bits = 128;
         sa.auth_key_bits = 256;
         sa.life.addtime = {now, 0, 0};  // added this second
@@ -901,7 +901,7 @@ TEST_CASE("spi: lifetime items appear by each profile's own rule", "[spi][life]"
 TEST_CASE("spi: IPComp ratio", "[spi]") {
     SecurityAssociation sa = sa_of(kComp3d0);
     sa.src = IpAddress::v4(192, 168, 2, 100);
-    sa.enc_alg = kCompDeflate;
+    sa.enc_alg = pfkey::kCompDeflate;
     sa.life.bytes.count = 2200;
     sa.life.addtime.count = 4970;
     sa.life.usetime.count = 4980;
@@ -928,7 +928,7 @@ TEST_CASE("spi: IPComp ratio", "[spi]") {
 TEST_CASE("spi: §11 vectors 14 and 15 as rows (OS2.6 layout)", "[spi][openswan]") {
     SecurityAssociation ah = sa_of(said_of(kSaAh, 0x91234567, IpAddress::v4(192, 1, 2, 45)));
     ah.src = IpAddress::v4(192, 1, 2, 23);
-    ah.auth_alg = kAuthMd5;
+    ah.auth_alg = pfkey::kAuthMd5Hmac;
     ah.auth_bits = 128;
     ah.auth_key_bits = 128;
     ah.life.addtime.count = 1000;
@@ -936,7 +936,7 @@ TEST_CASE("spi: §11 vectors 14 and 15 as rows (OS2.6 layout)", "[spi][openswan]
     SecurityAssociation tun = sa_of(said_of(kSaTun, 0x1001, IpAddress::v4(192, 1, 2, 23)));
     tun.src = IpAddress::v4(192, 1, 2, 45);
     tun.inbound = true;
-    tun.flags = kSaFlagInflow;
+    tun.flags = pfkey::kSaFlagXInFlow;
     tun.policy = InboundPolicy{subnet(IpAddress::v4(192, 0, 1, 0), 24), subnet(IpAddress::v4(192, 0, 2, 0), 24)};
     tun.life.addtime.count = 1000;
     tun.ref = 9;
@@ -957,7 +957,7 @@ namespace {
 void add_vectors_14_15(Klips& k) {
     SecurityAssociation ah = sa_of(said_of(kSaAh, 0x91234567, IpAddress::v4(192, 1, 2, 45)));
     ah.src = IpAddress::v4(192, 1, 2, 23);
-    ah.auth_alg = kAuthMd5;
+    ah.auth_alg = pfkey::kAuthMd5Hmac;
     ah.auth_bits = 128;
     ah.auth_key_bits = 128;
     REQUIRE(k.add_sa(ah) == 0);
@@ -1035,15 +1035,15 @@ TEST_CASE("spi through Klips: hash order, newest first within a bucket", "[spi][
     Instance i = make_klips(kSeed, 2000);
     SecurityAssociation esp = sa_of(kEspD1234567);
     esp.src = IpAddress::v4(192, 1, 2, 23);
-    esp.enc_alg = kEncAesGcm16;
+    esp.enc_alg = pfkey::kEncryptAesGcm16;
     esp.auth_bits = 128;
     esp.enc_key_bits = 288;
     SecurityAssociation tun = sa_of(kTunD1234567);
     tun.src = IpAddress::v4(192, 1, 2, 23);
     SecurityAssociation a = sa_of(said_of(kSaEsp, 0x100, v6("3049:1::1")));
-    a.enc_alg = kEncAesGcm16;
+    a.enc_alg = pfkey::kEncryptAesGcm16;
     SecurityAssociation b = sa_of(said_of(kSaEsp, 0x100, v6("3049:1::2")));
-    b.enc_alg = kEncAesGcm16;
+    b.enc_alg = pfkey::kEncryptAesGcm16;
     REQUIRE(i.klips->add_sa(esp) == 0);
     REQUIRE(i.klips->add_sa(tun) == 0);
     REQUIRE(i.klips->add_sa(a) == 0);

@@ -53,6 +53,10 @@ Said passthrough_said(AddressFamily af) {
     return Said{IpAddress::unspecified(af), 0, kSaTun};
 }
 
+bool is_passthrough(const Said& said) {
+    return said.proto == kSaTun && said.spi == 0 && said.dst.is_unspecified();
+}
+
 std::optional<std::string_view> sa_protocol_name(uint8_t proto) {
     for (const auto& p : kProtocols)
         if (p.proto == proto) return p.name;
@@ -60,7 +64,7 @@ std::optional<std::string_view> sa_protocol_name(uint8_t proto) {
 }
 
 void append_satot(std::string& out, const Said& said, SaidFormat format) {
-    if (said.proto == kSaTun && said.spi == 0 && said.dst.is_unspecified()) {
+    if (is_passthrough(said)) {
         out += said.dst.is_v4() ? "%passthrough4" : "%passthrough6";
         return;
     }

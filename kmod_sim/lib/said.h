@@ -45,6 +45,8 @@ struct Said {
 // %passthrough (= %passthrough4) is tun SPI 0 to 0.0.0.0, %passthrough6 the same to ::.
 Said magic_said(MagicSpi spi);
 Said passthrough_said(AddressFamily af);
+// tun SPI 0 to an unspecified address, IPv4 or IPv6: the legacy %passthrough bypass.
+bool is_passthrough(const Said& said);
 
 // "ah", "esp", "tun", "comp", "int"; nullopt for any other protocol.
 std::optional<std::string_view> sa_protocol_name(uint8_t proto);

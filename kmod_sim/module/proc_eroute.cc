@@ -43,12 +43,12 @@ void append_side(std::string& out, const IpAddress& addr, const IpAddress& mask,
 }
 
 bool is_magic(const Said& said) {
-    return said.proto == kSaInt || (said.proto == kSaTun && said.spi == 0 && said.dst.is_unspecified());
+    return said.proto == kSaInt || is_passthrough(said);
 }
 
 // The seed pages write the legacy bypass as FreeS/WAN's satoa did: %passthrough.
 void append_seed_said(std::string& out, const Said& said) {
-    if (said.proto == kSaTun && said.spi == 0 && said.dst.is_unspecified() && said.dst.is_v4())
+    if (is_passthrough(said) && said.dst.is_v4())
         out += "%passthrough";
     else
         append_satot(out, said, said.dst.is_v6() ? SaidFormat::dotted : SaidFormat::hex);

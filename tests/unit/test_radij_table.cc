@@ -882,6 +882,37 @@ TEST_CASE("RadijTable agrees with the reference model: random IPv6 tables", "[ra
     CHECK(s.quirk_insertions > 5);
 }
 
+TEST_CASE("tables with more masks than one probe batch take KLIPS's three steps literally",
+          "[radij][masks]") {
+    // 64 distinct masks plus the default: destination-specific eroutes 0/0 -> 192.168.7.9/d are
+    // added first, so the mask list prefers them; source-specific 10.1.2.3/s -> 0/0 come after,
+    // and the radix descent (source bits first) prefers those (spec 6.2). Above the 64 masks
+    // the fast path probes at once, the literal three steps must still give KLIPS's answer.
+    RadijTable<2> table;
+    RadijReferenceModel<2> model;
+    auto add = [&](const Eroute& e) {
+        REQUIRE(table.insert(key_of(e), mask_of(e)).error == model.insert(key_of(e), mask_of(e)));
+    };
+    for (int dst_bits = 0; dst_bits <= 32; ++dst_bits) add(Eroute{"", v4(0, 0, 0, 0), 0, v4(192, 168, 7, 9), dst_bits});
+    for (int src_bits = 1; src_bits <= 32; ++src_bits) add(Eroute{"", v4(10, 1, 2, 3), src_bits, v4(0, 0, 0, 0), 0});
+    REQUIRE(table.mask_list().size() > 64);
+    std::mt19937_64 rng(99);
+    for (int i = 0; i < 2000; ++i) {
+        // Flip a random number of trailing bits on each side, so every prefix length is hit.
+        const uint32_t src = 0x0a010203u ^ static_cast<uint32_t>(rng() & ((uint64_t{1} << (rng() % 33)) - 1));
+        const uint32_t dst = 0xc0a80709u ^ static_cast<uint32_t>(rng() & ((uint64_t{1} << (rng() % 33)) - 1));
+        const RadijKey4 packet = pack_radij_key<2>(IpAddress::v4(src), IpAddress::v4(dst), 6, 1234, 80);
+        INFO("packet " << i);
+        const uint32_t got = table.match(packet);
+        const auto want = model.match(packet);
+        REQUIRE((got == RadijTable<2>::kNone) == !want.has_value());
+        if (want) {
+            CHECK(table.key(got) == want->key);
+            CHECK(table.mask(got) == want->mask);
+        }
+    }
+}
+
 // ---- bookkeeping ---------------------------------------------------------------------------
 
 TEST_CASE("RadijTable reuses removed entries; generation() moves on every change, only then",

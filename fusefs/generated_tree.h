@@ -33,7 +33,7 @@ public:
 
     GeneratedTree();
 
-    // Paths are relative ("net/ipsec/version"): no leading or trailing '/', no empty, "." or
+    // Paths are relative ("net/dev/stats"): no leading or trailing '/', no empty, "." or
     // ".." component, not already taken, and a name is either a directory or a leaf, never both.
     // Each returns the reason when the path is refused, nothing when it was added.
     [[nodiscard]] std::optional<std::string> add_file(std::string_view path, Generator generate);

@@ -31,6 +31,7 @@ enum ExtError {
     kErrState,
     kErrTncfgOperation,
     kErrTncfgName,
+    kErrClockOperation,
     kErrCount
 };
 
@@ -49,18 +50,24 @@ constexpr std::array<std::string_view, kErrCount> kExtErrorText{{
     "state is unknown",
     "operation is not attach (1), detach (2) or clear (3)",
     "interface name is not NUL-terminated within 16 bytes",
+    "operation is not get (1), set (2) or advance (3)",
 }};
 
-constexpr size_t kErrSlots = 28;  // ext types 0..26, slot 27 for X_TNCFG (200)
+constexpr size_t kErrSlots = 29;  // ext types 0..26, slots 27 and 28 for X_TNCFG and X_CLOCK
 
-size_t ext_slot(uint16_t type) { return type == kExtXTncfg ? 27 : type < 27 ? type : 0; }
+bool is_private_ext(uint16_t type) { return type == kExtXTncfg || type == kExtXClock; }
+
+size_t ext_slot(uint16_t type) {
+    if (is_private_ext(type)) return 27 + (type - kExtXTncfg);
+    return type < 27 ? type : 0;
+}
 
 // "extension <NAME> <text>", built once; the strings live for the program's lifetime.
 TextError ext_error(uint16_t type, ExtError error) {
     static const auto table = [] {
         std::array<std::array<std::string, kErrCount>, kErrSlots> t;
-        for (uint16_t type = 0; type < 201; ++type) {
-            if (type > 26 && type != kExtXTncfg) continue;
+        for (uint16_t type = 0; type <= kExtXClock; ++type) {
+            if (type > 26 && !is_private_ext(type)) continue;
             for (size_t e = 0; e < kErrCount; ++e) {
                 t[ext_slot(type)][e] = "extension " + std::string(extension_name(type)) + " " +
                                        std::string(kExtErrorText[e]);
@@ -326,12 +333,21 @@ Error decode_extension(uint16_t type, std::span<const uint8_t> e, Message& m) {
             m.x_tncfg = std::move(t);
             return {};
         }
+        case kExtXClock: {
+            if (e.size() < kXClockSize) return ext_error(type, kErrTooShort);
+            XClockExt c{e[4], load<uint64_t>(e, 8)};
+            if (c.operation < kClockGet || c.operation > kClockAdvance) {
+                return ext_error(type, kErrClockOperation);
+            }
+            m.x_clock = c;
+            return {};
+        }
         default: return ext_error(type, kErrUnsupported);
     }
 }
 
 bool is_known_message_type(uint8_t type) {
-    return (type >= kGetSpi && type <= kXDebug) || type == kXTncfg;
+    return (type >= kGetSpi && type <= kXDebug) || type == kXTncfg || type == kXClock;
 }
 
 // ---- encoding --------------------------------------------------------------------------------
@@ -488,13 +504,18 @@ Error encode_body(Writer& w, const Message& m, uint16_t type, bool* present) {
             w.zeros(3);
             if (auto err = encode_name(w, m.x_tncfg->virtual_name)) return err;
             return encode_name(w, m.x_tncfg->physical_name);
+        case kExtXClock:
+            w.put(m.x_clock->operation);
+            w.zeros(3);
+            w.put(m.x_clock->seconds);
+            return {};
         default: *present = false; return {};
     }
 }
 
 // All extension types the codec knows, in encoding order.
 constexpr std::array<uint16_t, 26> kEncodedTypes{
-    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 200, 0};
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 200, 201};
 
 // Appends one whole extension; false in *present when absent.
 Error encode_extension(std::vector<uint8_t>& out, const Message& m, uint16_t type, bool* present) {
@@ -550,6 +571,7 @@ bool Message::has(uint16_t t) const {
         case kExtXDebug: return x_debug.has_value();
         case kExtXProtocol: return x_protocol.has_value();
         case kExtXTncfg: return x_tncfg.has_value();
+        case kExtXClock: return x_clock.has_value();
         default: return false;
     }
 }
@@ -575,7 +597,7 @@ Parsed<Message> decode_layout(std::span<const uint8_t> d) {
         // `at` and d.size() are multiples of 8, so the 4-byte ext header is inside.
         size_t units = load<uint16_t>(d, at);
         uint16_t type = load<uint16_t>(d, at + 2);
-        bool known = (type >= kExtSa && type <= kExtXProtocol) || type == kExtXTncfg;
+        bool known = (type >= kExtSa && type <= kExtXProtocol) || is_private_ext(type);
         if (!known) return text_error("unknown extension type");
         if (units == 0) return ext_error(type, kErrTooShort);
         if (units * kAlign > d.size() - at) return ext_error(type, kErrPastEnd);
@@ -607,7 +629,6 @@ Parsed<std::vector<uint8_t>> encode(const Message& m) {
     w.put(m.pid);
     for (uint16_t type : kEncodedTypes) {
         bool present = false;
-        if (type == 0) continue;
         if (auto err = encode_extension(out, m, type, &present)) return *err;
     }
     if (out.size() > kMaxBytes) return text_error("message longer than 524280 bytes");
@@ -623,6 +644,7 @@ std::string_view message_type_name(uint8_t type) {
         "x-delflow(eroute)", "x-debug"};
     if (type < kNames.size()) return kNames[type];
     if (type == kXTncfg) return "x-tncfg";
+    if (type == kXClock) return "x-clock";
     return "unknown";
 }
 
@@ -633,7 +655,7 @@ std::string to_string(const Message& m) {
     appendf(s, "version=%d type=%d errno=%d satype=%d len=%zu seq=%u pid=%u ", int{kVersion},
             int{m.type}, int{m.errno_value}, int{m.satype}, total_units, m.seq, m.pid);
     for (uint16_t type : kEncodedTypes) {
-        if (type == 0 || !m.has(type)) continue;
+        if (!m.has(type)) continue;
         std::vector<uint8_t> ext;
         bool present = false;
         if (encode_extension(ext, m, type, &present)) {

@@ -146,6 +146,13 @@ struct XTncfgExt {
     friend bool operator==(const XTncfgExt&, const XTncfgExt&) = default;
 };
 
+// kmod-sim private X_CLOCK extension (pfkey_types.h).
+struct XClockExt {
+    uint8_t operation = 0;
+    uint64_t seconds = 0;
+    friend bool operator==(const XClockExt&, const XClockExt&) = default;
+};
+
 struct Message {
     // sadb_msg (version is always 2; len is computed by encode()).
     uint8_t type = 0;
@@ -180,6 +187,7 @@ struct Message {
     std::optional<XDebugExt> x_debug;              // 25
     std::optional<XProtocolExt> x_protocol;        // 26
     std::optional<XTncfgExt> x_tncfg;              // 200
+    std::optional<XClockExt> x_clock;              // 201
 
     // True when the extension of that type is present (false for unknown types).
     bool has(uint16_t ext_type) const;
@@ -204,7 +212,8 @@ Parsed<std::vector<uint8_t>> encode(const Message& message);
 // dedicated form print their bytes after the 4-byte ext header in hex.
 std::string to_string(const Message& message);
 
-// "getspi", "x-addflow(eroute)", … (pf_key's names); "x-tncfg" for 200; "unknown" otherwise.
+// "getspi", "x-addflow(eroute)", … (pf_key's names); "x-tncfg" for 200, "x-clock" for 201;
+// "unknown" otherwise.
 std::string_view message_type_name(uint8_t type);
 
 }  // namespace kmod_sim::pfkey

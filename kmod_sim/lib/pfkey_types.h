@@ -11,6 +11,15 @@
 //       char virtual_name[16]   (e.g. "ipsec0", NUL-padded, at most 15 characters),
 //       char physical_name[16]  (e.g. "eth0", NUL-padded, at most 15; empty for detach/clear).
 //   Reply: the same message echoed to the sender, errno set on failure.
+//
+// kmod-sim private message: X_CLOCK (message type 201, extension type 201), the control of a
+// daemon started with `--clock manual` (tests move time instead of sleeping):
+//     base (type 201, satype 0) + extension 201 (16 bytes):
+//       u16 len (= 2), u16 exttype (= 201),
+//       u8 operation (1 get, 2 set, 3 advance), u8 reserved[3],
+//       u64 seconds  (set: the new time; advance: the step; get: ignored).
+//   Reply: the same message to the sender, `seconds` = the module's time after the operation;
+//   errno EOPNOTSUPP for set/advance on a daemon running the real clock.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +48,7 @@ enum MessageType : uint8_t {
     kXDelFlow = 15,
     kXDebug = 16,
     kXTncfg = 200,  // kmod-sim private, see the header comment
+    kXClock = 201,  // kmod-sim private, see the header comment
 };
 
 // sadb_ext_type
@@ -71,6 +81,7 @@ enum ExtensionType : uint16_t {
     kExtXDebug = 25,
     kExtXProtocol = 26,
     kExtXTncfg = 200,  // kmod-sim private, see the header comment
+    kExtXClock = 201,  // kmod-sim private, see the header comment
 };
 
 // sadb_msg_satype
@@ -166,6 +177,13 @@ enum TncfgOperation : uint8_t {
     kTncfgClear = 3,
 };
 
+// X_CLOCK operation
+enum ClockOperation : uint8_t {
+    kClockGet = 1,
+    kClockSet = 2,
+    kClockAdvance = 3,
+};
+
 // Wire sizes in bytes (spec/klips.md §9.2). Extension lengths are in 8-byte units.
 constexpr size_t kAlign = 8;
 constexpr size_t kMsgSize = 16;
@@ -188,6 +206,7 @@ constexpr size_t kXSaTypeSize = 8;
 constexpr size_t kXDebugSize = 56;
 constexpr size_t kXProtocolSize = 8;
 constexpr size_t kXTncfgSize = 40;
+constexpr size_t kXClockSize = 16;
 constexpr size_t kIfNameSize = 16;  // IFNAMSIZ, terminating NUL included
 
 }  // namespace kmod_sim::pfkey

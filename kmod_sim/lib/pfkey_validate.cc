@@ -7,10 +7,14 @@ namespace kmod_sim::pfkey {
 
 namespace {
 
-// Extension sets as bit masks: bit t for ext type t (1..26); X_TNCFG (200) uses bit 27.
+// Extension sets as bit masks: bit t for ext type t (1..26); the private X_TNCFG (200) and
+// X_CLOCK (201) use bits 27 and 28.
 using ExtSet = uint32_t;
 constexpr unsigned kTncfgBit = 27;
-constexpr unsigned ext_bit_index(uint16_t type) { return type == kExtXTncfg ? kTncfgBit : type; }
+constexpr unsigned kClockBit = 28;
+constexpr unsigned ext_bit_index(uint16_t type) {
+    return type == kExtXTncfg ? kTncfgBit : type == kExtXClock ? kClockBit : type;
+}
 constexpr ExtSet bit(uint16_t type) { return ExtSet{1} << ext_bit_index(type); }
 
 template <typename... T>
@@ -64,6 +68,8 @@ Rule rule_for(uint8_t type) {
             return {set_of(kExtXDebug), 0};
         case kXTncfg:
             return {set_of(kExtXTncfg), 0};
+        case kXClock:
+            return {set_of(kExtXClock), 0};
         default:
             return {0, 0};
     }
@@ -82,15 +88,22 @@ constexpr std::array<std::string_view, 17> kMessageNames{
 
 std::string_view message_name(uint8_t type) {
     if (type < kMessageNames.size()) return kMessageNames[type];
-    return type == kXTncfg ? "X_TNCFG" : "unknown";
+    if (type == kXTncfg) return "X_TNCFG";
+    return type == kXClock ? "X_CLOCK" : "unknown";
 }
 
-constexpr size_t kMsgSlots = 18;  // 0..16, 17 for X_TNCFG
-constexpr size_t kBits = 28;
+constexpr size_t kMsgSlots = 19;  // 0..16, 17 for X_TNCFG, 18 for X_CLOCK
+constexpr size_t kBits = 29;
 
-size_t msg_slot(uint8_t type) { return type == kXTncfg ? 17 : type < 17 ? type : 0; }
+size_t msg_slot(uint8_t type) {
+    if (type == kXTncfg || type == kXClock) return 17 + (type - kXTncfg);
+    return type < 17 ? type : 0;
+}
 
-uint16_t ext_of_bit(unsigned b) { return b == kTncfgBit ? uint16_t{kExtXTncfg} : uint16_t(b); }
+uint16_t ext_of_bit(unsigned b) {
+    if (b == kTncfgBit) return kExtXTncfg;
+    return b == kClockBit ? uint16_t{kExtXClock} : uint16_t(b);
+}
 
 // "<MESSAGE> requires extension <EXT>" / "<MESSAGE> does not permit extension <EXT>",
 // built once; the strings live for the program's lifetime.
@@ -98,8 +111,8 @@ TextError rule_error(uint8_t type, unsigned ext_bit, bool missing) {
     using Table = std::array<std::array<std::array<std::string, 2>, kBits>, kMsgSlots>;
     static const Table table = [] {
         Table t;
-        for (unsigned m = 0; m <= 200; ++m) {
-            if (m > 16 && m != kXTncfg) continue;
+        for (unsigned m = 0; m <= kXClock; ++m) {
+            if (m > 16 && m != kXTncfg && m != kXClock) continue;
             for (unsigned b = 0; b < kBits; ++b) {
                 std::string msg(message_name(uint8_t(m)));
                 std::string ext(extension_name(ext_of_bit(b)));
@@ -116,7 +129,8 @@ TextError rule_error(uint8_t type, unsigned ext_bit, bool missing) {
 
 std::string_view extension_name(uint16_t ext_type) {
     if (ext_type < kExtNames.size()) return kExtNames[ext_type];
-    return ext_type == kExtXTncfg ? "X_TNCFG" : "unknown";
+    if (ext_type == kExtXTncfg) return "X_TNCFG";
+    return ext_type == kExtXClock ? "X_CLOCK" : "unknown";
 }
 
 std::optional<TextError> validate(const Message& m) {

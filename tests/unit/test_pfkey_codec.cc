@@ -208,6 +208,7 @@ void add_random_extension(Message& m, uint16_t type, Random& r) {
         case kExtXTncfg:
             m.x_tncfg = XTncfgExt{static_cast<uint8_t>(1 + r.below(3)), random_ifname(r), random_ifname(r)};
             break;
+        case kExtXClock: m.x_clock = XClockExt{static_cast<uint8_t>(1 + r.below(3)), r.any<uint64_t>()}; break;
         default: FAIL("no generator for extension " << type);
     }
 }
@@ -238,6 +239,7 @@ const std::vector<TypeRule>& type_rules() {
         {kXDelFlow, {1, 21, 22, 23, 24}, {5, 6, 10, 11, 26}},
         {kXDebug, {25}, {}},
         {kXTncfg, {200}, {}},
+        {kXClock, {201}, {}},
     };
     return rules;
 }
@@ -263,7 +265,7 @@ Message random_valid_message(Random& r) {
 }
 
 const std::vector<uint16_t> kAllExtensions{1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 13, 14,
-                                           15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 200};
+                                           15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 200, 201};
 
 // A message of any type with a random subset of all extensions (layout-level only).
 Message random_any_message(Random& r) {
@@ -514,6 +516,25 @@ TEST_CASE("pfkey: X_TNCFG private message", "[pfkey]") {
     CHECK(e.error() == "interface name longer than 15 characters");
 }
 
+TEST_CASE("pfkey: X_CLOCK private message", "[pfkey]") {
+    Message m;
+    m.type = kXClock;
+    m.x_clock = XClockExt{kClockAdvance, 0x0102030405060708};
+    auto bytes = encoded(m);
+    REQUIRE(bytes.size() == 16 + 16);
+    if (kLittleEndian) {
+        CHECK(Bytes(bytes.begin() + 16, bytes.end()) ==
+              Bytes{2, 0, 201, 0, 3, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1});
+    }
+    auto d = decode(bytes);
+    REQUIRE(d.ok());
+    CHECK(*d == m);
+    CHECK(message_type_name(kXClock) == "x-clock");
+    CHECK(to_string(m) == "version=2 type=201 errno=0 satype=0 len=4 seq=0 pid=0 "
+                          "{ext=201 len=2 bytes=0x03000000" +
+                              std::string(kLittleEndian ? "0807060504030201" : "0102030405060708") + " }\n");
+}
+
 TEST_CASE("pfkey: randomised round trips of valid messages", "[pfkey][property]") {
     Random r(20261127);
     std::map<uint8_t, int> per_type;
@@ -634,6 +655,14 @@ TEST_CASE("pfkey: layout errors name the field", "[pfkey][errors]") {
     std::fill(tncfg.begin() + 24, tncfg.end(), 'e');
     CHECK(decode_error(with_extension(base_only(kXTncfg), tncfg)) ==
           "extension X_TNCFG interface name is not NUL-terminated within 16 bytes");
+    CHECK(decode_error(with_extension(base_only(kXClock), ext(kExtXClock, 8))) ==
+          "extension X_CLOCK length is shorter than its fixed size");
+    Bytes clock = ext(kExtXClock, 16);
+    CHECK(decode_error(with_extension(base_only(kXClock), clock)) ==
+          "extension X_CLOCK operation is not get (1), set (2) or advance (3)");
+    clock[4] = kClockSet;
+    CHECK(decode_error(with_extension(base_only(kXClock), clock)) == "<decoded>");
+    CHECK(decode_error(base_only(kXClock)) == "X_CLOCK requires extension X_CLOCK");
     // An extension header alone (len 0) is never accepted.
     CHECK(decode_error(with_extension(flush, Bytes{0, 0, 1, 0, 0, 0, 0, 0})) ==
           "extension SA length is shorter than its fixed size");

@@ -28,6 +28,9 @@ public:
     const T& value() const { return std::get<T>(state_); }
     const T& operator*() const { return value(); }
     const T* operator->() const { return &value(); }
+    T& value() { return std::get<T>(state_); }
+    T& operator*() { return value(); }
+    T* operator->() { return &value(); }
 
     // Only valid when !ok().
     std::string_view error() const { return std::get<TextError>(state_).message; }

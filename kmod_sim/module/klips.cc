@@ -77,6 +77,49 @@ int Klips::add_sa(SecurityAssociation sa) {
     return sadb_.add(std::move(sa));
 }
 
+namespace {
+
+// KLIPS's lifetime update rule (spec/klips.md §7.7): 0 means "not set", a smaller new limit
+// replaces a larger one, and soft never exceeds hard.
+void merge_limits(Lifetime& into, const Lifetime& from) {
+    auto merge = [](uint64_t& limit, uint64_t update) {
+        if (update != 0 && (limit == 0 || update < limit)) limit = update;
+    };
+    merge(into.hard, from.hard);
+    merge(into.soft, from.soft);
+    if (into.hard != 0 && (into.soft == 0 || into.soft > into.hard)) into.soft = into.hard;
+}
+
+}  // namespace
+
+int Klips::update_sa(const SecurityAssociation& update) {
+    const bool inbound = config_.is_local_address && config_.is_local_address(update.said.dst);
+    std::unique_lock lock(mutex_);
+    SecurityAssociation* sa = sadb_.find(update.said);
+    if (!sa) return ESRCH;
+    if (sa->state == pfkey::kSaStateLarval) {
+        SecurityAssociation* inner = sa->inner;
+        SecurityAssociation* outer = sa->outer;
+        const uint32_t ref = sa->ref;
+        const uint64_t add_order = sa->add_order;
+        const uint64_t addtime = sa->life.addtime.count;
+        *sa = update;
+        sa->inner = inner;
+        sa->outer = outer;
+        sa->ref = ref;
+        sa->add_order = add_order;
+        sa->life.addtime.count = addtime;
+        sa->inbound = inbound;
+        return 0;
+    }
+    if (update.auth_alg != sa->auth_alg || update.enc_alg != sa->enc_alg) return EINVAL;
+    for (auto member : {&SaLifetimes::allocations, &SaLifetimes::bytes, &SaLifetimes::addtime,
+                        &SaLifetimes::usetime, &SaLifetimes::packets}) {
+        merge_limits(sa->life.*member, update.life.*member);
+    }
+    return 0;
+}
+
 int Klips::delete_sa(const Said& said) {
     std::unique_lock lock(mutex_);
     return sadb_.remove(said);

@@ -88,6 +88,11 @@ public:
     // ---- SAs (SADB_ADD / DELETE / FLUSH / X_GRPSA)
     // 0 or EEXIST. Sets the direction, the addtime stamp and clears the links.
     int add_sa(SecurityAssociation sa);
+    // SADB_UPDATE (RFC 2367 §3.1.2): a LARVAL SA (from GETSPI) takes every parameter of `sa`
+    // and keeps its links; a MATURE or DYING one takes only lifetime limits, a smaller new
+    // limit replacing a larger one. ESRCH when missing, EINVAL when a non-larval SA would
+    // change its algorithms.
+    int update_sa(const SecurityAssociation& sa);
     int delete_sa(const Said& said);      // 0 or ESRCH; deletes the whole group
     void flush_sas(uint8_t proto = 0);    // all SAs, or those of one protocol
     int group_sas(const Said& inner, const Said& outer);  // 0, ENOENT, EEXIST

@@ -1,0 +1,276 @@
+#include "pfkey_server.h"
+
+#include <poll.h>
+#include <string.h>  // explicit_bzero
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+namespace kmod_sim::daemon {
+
+namespace {
+
+constexpr uint64_t kListenTag = 1;  // epoll tags; anything else is a Client*
+constexpr uint64_t kSignalTag = 2;
+constexpr size_t kSlots = 32;        // datagrams taken per recvmmsg
+constexpr size_t kBatch = 64;        // datagrams given per sendmmsg
+constexpr size_t kOwnBacklog = 1024; // own answers waiting before we stop reading the client
+
+std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+bool peer_hung_up(int fd) {
+    pollfd p{fd, POLLRDHUP, 0};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+}  // namespace
+
+PfkeyServer::PfkeyServer(PfkeyHandler& handler) : handler_(handler), own_uid_(geteuid()) {
+    buffers_.assign(kSlots, std::vector<uint8_t>(kMaxDatagram));
+}
+
+PfkeyServer::~PfkeyServer() { close_all(); }
+
+std::optional<std::string> PfkeyServer::listen(const std::string& path) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.size() >= sizeof address.sun_path) return "socket path too long: " + path;
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd_ < 0) return errno_text("epoll_create1");
+    listen_fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (listen_fd_ < 0) return errno_text("socket");
+    // The caller holds the run directory's lock, so a socket file there is a dead instance's.
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) return errno_text("cannot remove stale " + path);
+    // Created 0600 from the start: no moment in which another user could connect.
+    const mode_t old_mask = umask(0177);
+    const int bound = bind(listen_fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address);
+    umask(old_mask);
+    if (bound != 0) return errno_text("cannot bind " + path);
+    path_ = path;
+    if (::listen(listen_fd_, SOMAXCONN) != 0) return errno_text("cannot listen on " + path);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kListenTag;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev) != 0) return errno_text("epoll_ctl");
+    return std::nullopt;
+}
+
+int PfkeyServer::run(int signal_fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kSignalTag;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, signal_fd, &ev);
+    epoll_event events[64];
+    for (;;) {
+        const int n = epoll_wait(epoll_fd_, events, 64, -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return 0;
+        }
+        for (int i = 0; i < n; ++i) {
+            const uint64_t tag = events[i].data.u64;
+            if (tag == kListenTag) {
+                accept_clients();
+            } else if (tag == kSignalTag) {
+                signalfd_siginfo info{};
+                if (read(signal_fd, &info, sizeof info) == sizeof info) return static_cast<int>(info.ssi_signo);
+            } else {
+                serve(*reinterpret_cast<Client*>(tag), events[i].events);
+            }
+        }
+        for (auto& client : clients_) {
+            if (!client->dead && (!client->own.empty() || !client->others.empty())) flush(*client);
+        }
+        reap();
+    }
+}
+
+void PfkeyServer::accept_clients() {
+    for (;;) {
+        const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return;  // EAGAIN, or a peer that left before we got to it
+        ucred peer{};
+        socklen_t length = sizeof peer;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0 ||
+            (peer.uid != own_uid_ && peer.uid != 0)) {
+            close(fd);  // the 0600 mode already keeps others out; this is the second lock
+            continue;
+        }
+        auto client = std::make_unique<Client>();
+        client->fd = fd;
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP;
+        ev.data.u64 = reinterpret_cast<uint64_t>(client.get());
+        if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            close(fd);
+            continue;
+        }
+        clients_.push_back(std::move(client));
+    }
+}
+
+void PfkeyServer::serve(Client& client, uint32_t events) {
+    if (client.dead) return;
+    if (events & EPOLLERR) {
+        client.dead = true;
+        return;
+    }
+    if (events & EPOLLOUT) flush(client);
+    if (!(events & EPOLLIN) || !client.reading || client.dead) {
+        if ((events & (EPOLLHUP | EPOLLRDHUP)) && !(events & EPOLLIN)) client.dead = true;
+        return;
+    }
+    mmsghdr headers[kSlots];
+    iovec vectors[kSlots];
+    for (size_t i = 0; i < kSlots; ++i) {
+        vectors[i] = {buffers_[i].data(), buffers_[i].size()};
+        headers[i] = {};
+        headers[i].msg_hdr.msg_iov = &vectors[i];
+        headers[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = recvmmsg(client.fd, headers, kSlots, MSG_DONTWAIT, nullptr);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR) client.dead = true;
+        return;
+    }
+    for (int i = 0; i < n && !client.dead; ++i) {
+        const size_t length = headers[i].msg_len;
+        // SOCK_SEQPACKET reads end-of-file as an empty record: tell it from an empty datagram.
+        if (length == 0 && ((events & (EPOLLRDHUP | EPOLLHUP)) || peer_hung_up(client.fd))) {
+            client.dead = true;
+            break;
+        }
+        handle_datagram(client, std::span(buffers_[i].data(), length),
+                        (headers[i].msg_hdr.msg_flags & MSG_TRUNC) != 0);
+    }
+    if ((events & (EPOLLRDHUP | EPOLLHUP)) && n < static_cast<int>(kSlots)) client.dead = true;
+}
+
+void PfkeyServer::handle_datagram(Client& client, std::span<uint8_t> datagram, bool truncated) {
+    answers_.clear();
+    try {
+        if (truncated) {
+            answers_.push_back({PfkeyAnswer::Audience::sender, pfkey_error_answer(datagram, EMSGSIZE)});
+        } else {
+            copy_to_promiscuous(client, datagram);
+            handler_.handle(datagram, client.state, &answers_);
+        }
+    } catch (const std::bad_alloc&) {
+        answers_.clear();
+        answers_.push_back({PfkeyAnswer::Audience::sender, pfkey_error_answer(datagram, ENOMEM)});
+    }
+    explicit_bzero(datagram.data(), datagram.size());  // it may have carried keys
+    for (PfkeyAnswer& answer : answers_) {
+        if (answer.audience == PfkeyAnswer::Audience::all) {
+            for (auto& other : clients_) {
+                if (other.get() == &client || other->dead) continue;
+                if (other->others.size() < kMaxQueued) other->others.push_back(answer.message);
+            }
+        }
+        client.own.push_back(std::move(answer.message));
+    }
+    if (client.own.size() >= kOwnBacklog && client.reading) {
+        client.reading = false;  // it is not reading its answers: stop reading its questions
+        update_interest(client);
+    }
+}
+
+void PfkeyServer::copy_to_promiscuous(const Client& sender, std::span<const uint8_t> datagram) {
+    const bool any = std::any_of(clients_.begin(), clients_.end(), [&](const auto& c) {
+        return c.get() != &sender && !c->dead && c->state.promiscuous;
+    });
+    if (!any) return;
+    // RFC 2367 §3.1.14: a copy of what others send, but never their keys.
+    std::vector<uint8_t> copy(datagram.begin(), datagram.end());
+    if (auto message = pfkey::decode_layout(datagram); message && (message->key_auth || message->key_encrypt)) {
+        message->key_auth.reset();
+        message->key_encrypt.reset();
+        auto encoded = pfkey::encode(*message);
+        if (!encoded) return;
+        explicit_bzero(copy.data(), copy.size());
+        copy = std::move(*encoded);
+    }
+    for (auto& other : clients_) {
+        if (other.get() == &sender || other->dead || !other->state.promiscuous) continue;
+        if (other->others.size() < kMaxQueued) other->others.push_back(copy);
+    }
+}
+
+void PfkeyServer::flush(Client& client) {
+    while (!client.dead && (!client.own.empty() || !client.others.empty())) {
+        mmsghdr headers[kBatch];
+        iovec vectors[kBatch];
+        size_t count = 0;
+        for (auto* queue : {&client.own, &client.others}) {
+            for (size_t i = 0; i < queue->size() && count < kBatch; ++i, ++count) {
+                vectors[count] = {(*queue)[i].data(), (*queue)[i].size()};
+                headers[count] = {};
+                headers[count].msg_hdr.msg_iov = &vectors[count];
+                headers[count].msg_hdr.msg_iovlen = 1;
+            }
+        }
+        const int sent = sendmmsg(client.fd, headers, static_cast<unsigned>(count), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EAGAIN || errno == ENOBUFS) break;
+            if (errno == EINTR) continue;
+            client.dead = true;  // EPIPE, ECONNRESET: it is gone
+            return;
+        }
+        size_t done = static_cast<size_t>(sent);
+        const size_t from_own = std::min(done, client.own.size());
+        client.own.erase(client.own.begin(), client.own.begin() + static_cast<ptrdiff_t>(from_own));
+        client.others.erase(client.others.begin(), client.others.begin() + static_cast<ptrdiff_t>(done - from_own));
+        if (done < count) break;  // the socket is full
+    }
+    const bool pending = !client.own.empty() || !client.others.empty();
+    // Reading resumes once half the backlog is gone (hysteresis keeps epoll_ctl calls rare).
+    const bool reading = client.own.size() < kOwnBacklog / 2 || (client.reading && client.own.size() < kOwnBacklog);
+    if (pending != client.writing || reading != client.reading) {
+        client.writing = pending;
+        client.reading = reading;
+        update_interest(client);
+    }
+}
+
+void PfkeyServer::update_interest(Client& client) {
+    epoll_event ev{};
+    ev.events = EPOLLRDHUP | (client.reading ? EPOLLIN : 0u) | (client.writing ? EPOLLOUT : 0u);
+    ev.data.u64 = reinterpret_cast<uint64_t>(&client);
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, client.fd, &ev) != 0) client.dead = true;
+}
+
+void PfkeyServer::reap() {
+    auto gone = std::remove_if(clients_.begin(), clients_.end(), [&](const std::unique_ptr<Client>& c) {
+        if (!c->dead) return false;
+        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
+        close(c->fd);
+        return true;
+    });
+    clients_.erase(gone, clients_.end());
+}
+
+void PfkeyServer::close_all() {
+    for (auto& client : clients_) close(client->fd);
+    clients_.clear();
+    if (listen_fd_ >= 0) {
+        close(listen_fd_);
+        listen_fd_ = -1;
+        unlink(path_.c_str());
+    }
+    if (epoll_fd_ >= 0) {
+        close(epoll_fd_);
+        epoll_fd_ = -1;
+    }
+}
+
+}  // namespace kmod_sim::daemon

@@ -1,0 +1,37 @@
+// The instance's run directory (DESIGN.md "At run time"): DIR/kmod-sim.pid doubles as the lock
+// that makes one live instance own DIR. The lock is an flock(2) on the open pid file, so the
+// kernel releases it when the instance dies, however it dies: a `kill -9` leaves no false owner.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace kmod_sim::daemon {
+
+class RunDir {
+public:
+    RunDir() = default;
+    ~RunDir();  // unlocks; release() first to remove the pid file
+    RunDir(const RunDir&) = delete;
+    RunDir& operator=(const RunDir&) = delete;
+
+    // Creates DIR (0755, parents included) and takes the lock. The reason on failure, e.g.
+    // "/run/kmod-sim is in use by another kmod-sim (pid 812)".
+    [[nodiscard]] std::optional<std::string> acquire(const std::string& dir);
+
+    // Writes this process's pid: the sign that the instance is ready.
+    [[nodiscard]] std::optional<std::string> write_pid();
+
+    // Removes the pid file, then unlocks.
+    void release();
+
+    const std::string& path() const { return dir_; }
+    std::string pid_file() const { return dir_ + "/kmod-sim.pid"; }
+    std::string pfkey_socket() const { return dir_ + "/pfkey"; }
+
+private:
+    std::string dir_;
+    int lock_fd_ = -1;
+};
+
+}  // namespace kmod_sim::daemon

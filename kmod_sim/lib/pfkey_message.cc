@@ -591,7 +591,8 @@ Parsed<Message> decode_layout(std::span<const uint8_t> d) {
     m.seq = load<uint32_t>(d, 8);
     m.pid = load<uint32_t>(d, 12);
     if (!is_known_message_type(m.type)) return text_error("sadb_msg_type is unknown");
-    if (!is_known_satype(m.satype)) return text_error("sadb_msg_satype is unknown");
+    // X_PROMISC's satype is its on (1) / off (0) switch (RFC 2367 §3.1.14).
+    if (m.type != kXPromisc && !is_known_satype(m.satype)) return text_error("sadb_msg_satype is unknown");
 
     for (size_t at = kMsgSize; at < d.size();) {
         // `at` and d.size() are multiples of 8, so the 4-byte ext header is inside.

@@ -592,6 +592,10 @@ TEST_CASE("pfkey: layout errors name the field", "[pfkey][errors]") {
     CHECK(decode_error(patched(3, {4})) == "sadb_msg_satype is unknown");
     CHECK(decode_error(patched(3, {12})) == "sadb_msg_satype is unknown");
     CHECK(decode_error(patched(3, {1})) == "sadb_msg_satype is unknown");
+    // X_PROMISC's satype is its on/off switch, not an SA type.
+    Bytes promisc = base_only(kXPromisc);
+    promisc[3] = 1;
+    CHECK(decode_error(promisc) == "<decoded>");
     if (!kLittleEndian) return;
     CHECK(decode_error(patched(18, {27, 0})) == "unknown extension type");
     CHECK(decode_error(patched(18, {0, 0})) == "unknown extension type");

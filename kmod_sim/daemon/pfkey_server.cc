@@ -88,8 +88,11 @@ int PfkeyServer::run(int signal_fd) {
                 serve(*reinterpret_cast<Client*>(tag), events[i].events);
             }
         }
+        // Send what this round produced; a client whose socket is full waits for EPOLLOUT.
         for (auto& client : clients_) {
-            if (!client->dead && (!client->own.empty() || !client->others.empty())) flush(*client);
+            if (!client->dead && !client->writing && (!client->own.empty() || !client->others.empty())) {
+                flush(*client);
+            }
         }
         reap();
     }

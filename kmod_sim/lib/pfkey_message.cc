@@ -590,9 +590,14 @@ Parsed<Message> decode_layout(std::span<const uint8_t> d) {
     m.reserved = load<uint16_t>(d, 6);
     m.seq = load<uint32_t>(d, 8);
     m.pid = load<uint32_t>(d, 12);
-    if (!is_known_message_type(m.type)) return text_error("sadb_msg_type is unknown");
+    // An error answer is the header of whatever it answers, garbage included: it may carry
+    // any type and satype, but nothing else.
+    const bool error_answer = m.errno_value != 0 && d.size() == kMsgSize;
+    if (!error_answer && !is_known_message_type(m.type)) return text_error("sadb_msg_type is unknown");
     // X_PROMISC's satype is its on (1) / off (0) switch (RFC 2367 §3.1.14).
-    if (m.type != kXPromisc && !is_known_satype(m.satype)) return text_error("sadb_msg_satype is unknown");
+    if (!error_answer && m.type != kXPromisc && !is_known_satype(m.satype)) {
+        return text_error("sadb_msg_satype is unknown");
+    }
 
     for (size_t at = kMsgSize; at < d.size();) {
         // `at` and d.size() are multiples of 8, so the 4-byte ext header is inside.

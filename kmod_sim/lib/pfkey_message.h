@@ -195,7 +195,8 @@ struct Message {
     friend bool operator==(const Message&, const Message&) = default;
 };
 
-// Decodes one datagram: checks layout and then validate().
+// Decodes one datagram: checks layout and then validate(). A bare 16-byte header with a
+// non-zero errno (an error answer) may carry any type and satype: it echoes the request's.
 Parsed<Message> decode(std::span<const uint8_t> datagram);
 
 // Decodes the layout only (no required/permitted checks): for tools that print anything.

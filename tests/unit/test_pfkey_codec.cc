@@ -592,6 +592,14 @@ TEST_CASE("pfkey: layout errors name the field", "[pfkey][errors]") {
     CHECK(decode_error(patched(3, {4})) == "sadb_msg_satype is unknown");
     CHECK(decode_error(patched(3, {12})) == "sadb_msg_satype is unknown");
     CHECK(decode_error(patched(3, {1})) == "sadb_msg_satype is unknown");
+    // An error answer echoes any request's header, an unknown type or satype included.
+    Bytes answer = base_only(kAdd);
+    answer[1] = 99;
+    answer[2] = 22;
+    answer[3] = 250;
+    CHECK(decode_error(answer) == "<decoded>");
+    answer[2] = 0;
+    CHECK(decode_error(answer) == "sadb_msg_type is unknown");
     // X_PROMISC's satype is its on/off switch, not an SA type.
     Bytes promisc = base_only(kXPromisc);
     promisc[3] = 1;

@@ -262,10 +262,17 @@ void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_e
 void op_write(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*) { fuse_reply_err(req, EROFS); }
 void op_create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) { fuse_reply_err(req, EROFS); }
 
+// The tree never changes, so the kernel may keep symlink targets: opening a file through a
+// symlink then costs no READLINK round trip.
+void op_init(void*, fuse_conn_info* conn) {
+    if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+}
+
 // No flush (the kernel stops sending FLUSH after ENOSYS) and no poll (the kernel then answers
 // "always readable" itself, like /proc): fuse.md §0. No forget: inodes never go away.
 fuse_lowlevel_ops make_operations() {
     fuse_lowlevel_ops ops {};
+    ops.init = op_init;
     ops.lookup = op_lookup;
     ops.getattr = op_getattr;
     ops.readlink = op_readlink;

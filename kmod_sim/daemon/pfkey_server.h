@@ -67,7 +67,7 @@ private:
     int epoll_fd_ = -1;
     std::vector<std::unique_ptr<Client>> clients_;
     std::vector<PfkeyAnswer> answers_;             // reused for each datagram
-    std::vector<std::vector<uint8_t>> buffers_;    // receive slots for recvmmsg
+    std::vector<std::unique_ptr<uint8_t[]>> buffers_;  // receive slots for recvmmsg
     uid_t own_uid_;
 };
 

@@ -75,13 +75,18 @@ void PfkeyHandler::handle(std::span<const uint8_t> datagram, PfkeySocket& socket
         return;
     }
     Outcome outcome = dispatch(*message, socket, answers);
+    const bool keyed = message->key_auth || message->key_encrypt;
     wipe_keys(*message);
     if (outcome.answered) return;
     if (outcome.error != 0) {
         answers->push_back({Audience::sender, pfkey_error_answer(datagram, outcome.error)});
         return;
     }
-    message->errno_value = 0;
+    if (!outcome.rewritten && !keyed) {
+        // The reply is the request itself (errno 0 already): no need to encode it again.
+        answers->push_back({outcome.audience, std::vector<uint8_t>(datagram.begin(), datagram.end())});
+        return;
+    }
     auto reply = encode(*message);
     if (!reply) {  // cannot happen for a message that decoded; never leave the sender waiting
         answers->push_back({Audience::sender, pfkey_error_answer(datagram, EINVAL)});
@@ -117,7 +122,7 @@ PfkeyHandler::Outcome PfkeyHandler::dispatch(Message& m, PfkeySocket& socket, st
         reply.seq = m.seq;
         reply.pid = m.pid;
         m = std::move(reply);
-        return {};
+        return rewritten();
     }
     case kRegister: {
         Message reply;
@@ -128,7 +133,7 @@ PfkeyHandler::Outcome PfkeyHandler::dispatch(Message& m, PfkeySocket& socket, st
         reply.seq = m.seq;
         reply.pid = m.pid;
         m = std::move(reply);
-        return {};
+        return rewritten();
     }
     case kFlush: {
         if (m.satype == kSaTypeUnspec) {
@@ -201,7 +206,7 @@ PfkeyHandler::Outcome PfkeyHandler::get_spi(Message& m) {
     ext.state = kSaStateLarval;
     m.sa = ext;
     m.spirange.reset();
-    return {};
+    return rewritten();
 }
 
 PfkeyHandler::Outcome PfkeyHandler::add_flow(const Message& m) {
@@ -273,7 +278,7 @@ PfkeyHandler::Outcome PfkeyHandler::clock(Message& m) {
         else host_.manual_clock->advance(c.seconds);
     }
     c.seconds = klips_.now();
-    return {};
+    return rewritten();
 }
 
 PfkeyHandler::Outcome PfkeyHandler::dump(const Message& m, std::vector<PfkeyAnswer>* answers) {
@@ -296,7 +301,7 @@ PfkeyHandler::Outcome PfkeyHandler::dump(const Message& m, std::vector<PfkeyAnsw
         auto bytes = encode(reply);
         if (bytes) answers->push_back({Audience::sender, std::move(*bytes)});
     }
-    return {0, Audience::sender, true};
+    return {0, Audience::sender, true, false};
 }
 
 }  // namespace kmod_sim

@@ -63,8 +63,10 @@ private:
         int error = 0;
         PfkeyAnswer::Audience audience = PfkeyAnswer::Audience::sender;
         bool answered = false;  // the answers are already out (DUMP)
+        bool rewritten = false; // the reply is the message as changed, not the request's bytes
     };
-    static Outcome failed(int error) { return {error, PfkeyAnswer::Audience::sender, false}; }
+    static Outcome failed(int error) { return {error, PfkeyAnswer::Audience::sender, false, false}; }
+    static Outcome rewritten() { return {0, PfkeyAnswer::Audience::sender, false, true}; }
 
     Outcome dispatch(pfkey::Message& message, PfkeySocket& socket, std::vector<PfkeyAnswer>* answers);
     Outcome get_spi(pfkey::Message& m);

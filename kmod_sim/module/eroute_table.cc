@@ -22,6 +22,7 @@ int EroutTable::add_to(Family<W>& family, const EroutSelector& s, Eroute&& erout
     if (change.error) return change.error;
     if (change.entry >= family.eroutes.size()) family.eroutes.resize(change.entry + 1);
     family.eroutes[change.entry] = std::move(eroute);
+    family.order.reset();  // stale now (the writer has the table to itself)
     *entry = change.entry;
     return 0;
 }
@@ -34,6 +35,7 @@ int EroutTable::remove_from(Family<W>& family, const EroutSelector& s,
     Eroute& gone = family.eroutes[change.entry];
     if (held) *held = std::move(gone.held);
     gone = Eroute{};
+    family.order.reset();
     return 0;
 }
 
@@ -58,8 +60,10 @@ int EroutTable::remove(const EroutSelector& selector, std::unique_ptr<HeldPacket
 void EroutTable::clear() {
     v4_.table.clear();
     v4_.eroutes.clear();
+    v4_.order.reset();
     v6_.table.clear();
     v6_.eroutes.clear();
+    v6_.order.reset();
 }
 
 EroutRef EroutTable::find(const EroutSelector& s) const {

@@ -5,10 +5,16 @@
 // allowed under the read lock is counting (Eroute::count/lasttime through std::atomic_ref).
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "eroute.h"
+#include "huge_pages.h"
 #include "radij_table.h"
 
 namespace kmod_sim {
@@ -43,7 +49,8 @@ public:
     Eroute& at(EroutRef ref);
     const Eroute& at(EroutRef ref) const;
 
-    // Calls visit(const EroutView&) for every eroute in /proc order.
+    // Calls visit(const EroutView&) for every eroute in /proc order. Under the owner's read
+    // lock; readers may walk at once.
     template <typename F>
     void walk(F&& visit) const {
         walk_family(v4_, visit);
@@ -54,10 +61,29 @@ public:
     uint64_t generation() const { return v4_.table.generation() + v6_.table.generation(); }
 
 private:
+    // One family's /proc order, as the radij walk gave it at one table generation. The walk
+    // visits the tree and records in key order, not memory order: a chain of cache misses
+    // (about 150 ms for a million eroutes). The order stays right until the table changes, so
+    // a listing read again walks this array instead, and fetches the records it names well
+    // ahead of copying them. Pointers into the deque and the mask list stay valid while the
+    // generation is unchanged: any add, remove or clear bumps it.
+    template <size_t W>
+    struct WalkOrder {
+        struct Step {
+            const Eroute* eroute;
+            uint32_t masks;  // index into `masks`
+        };
+        uint64_t generation = 0;
+        std::vector<Step> steps;
+        std::vector<std::pair<IpAddress, IpAddress>> masks;  // (src, dst) of each mask in use
+    };
+
     template <size_t W>
     struct Family {
         RadijTable<W> table;
         std::deque<Eroute> eroutes;  // indexed by the table's entry numbers; stable addresses
+        // Filled by readers (walk_mutex_), dropped by writers; may be stale (generation).
+        mutable std::shared_ptr<const WalkOrder<W>> order;
     };
 
     template <size_t W>
@@ -65,27 +91,51 @@ private:
     template <size_t W>
     static int remove_from(Family<W>& family, const EroutSelector& s, std::unique_ptr<HeldPackets>* held);
 
-    // The walk visits records in key order, not memory order: each is prefetched a few
-    // steps before it is visited, so the cache misses overlap.
-    template <size_t W, typename F>
-    static void walk_family(const Family<W>& family, F& visit) {
-        constexpr size_t kAhead = 16;
-        uint32_t ring[kAhead];
-        size_t seen = 0;
-        auto emit = [&](uint32_t e) {
-            const auto& mask = family.table.mask(e);
-            visit(EroutView{family.eroutes[e], radij_key_src(mask), radij_key_dst(mask)});
-        };
-        family.table.walk([&](uint32_t e) {
-            const char* record = reinterpret_cast<const char*>(&family.eroutes[e]);
-            __builtin_prefetch(record);
-            __builtin_prefetch(record + 64);
-            if (seen >= kAhead) emit(ring[seen % kAhead]);
-            ring[seen++ % kAhead] = e;
-        });
-        for (size_t i = seen > kAhead ? seen - kAhead : 0; i < seen; ++i) emit(ring[i % kAhead]);
+    // The family's order for the current generation, walking the tree when it changed.
+    template <size_t W>
+    std::shared_ptr<const WalkOrder<W>> walk_order(const Family<W>& family) const {
+        std::lock_guard lock(walk_mutex_);
+        if (!family.order || family.order->generation != family.table.generation()) {
+            family.order.reset();  // free the stale one before building the new one
+            auto order = std::make_shared<WalkOrder<W>>();
+            order->generation = family.table.generation();
+            order->steps.reserve(family.table.size());
+            advise_huge_pages(order->steps.data(), order->steps.capacity() * sizeof(order->steps[0]));
+            std::unordered_map<const RadijKey<W>*, uint32_t> seen;  // mask → index in order->masks
+            family.table.walk([&](uint32_t e) {
+                const RadijKey<W>* mask = &family.table.mask(e);
+                auto [it, added] = seen.try_emplace(mask, static_cast<uint32_t>(order->masks.size()));
+                if (added) order->masks.emplace_back(radij_key_src(*mask), radij_key_dst(*mask));
+                order->steps.push_back({&family.eroutes[e], it->second});
+            });
+            family.order = std::move(order);
+        }
+        return family.order;
     }
 
+    template <size_t W, typename F>
+    void walk_family(const Family<W>& family, F& visit) const {
+        if (family.table.size() == 0) return;
+        const std::shared_ptr<const WalkOrder<W>> order = walk_order(family);
+        const auto& steps = order->steps;
+        // Records are fetched kAhead steps before they are visited, so the misses overlap.
+        constexpr size_t kAhead = 16;
+        const size_t n = steps.size();
+        auto fetch = [&](size_t i) {
+            const char* record = reinterpret_cast<const char*>(steps[i].eroute);
+            __builtin_prefetch(record);
+            __builtin_prefetch(record + 64);
+            __builtin_prefetch(record + sizeof(Eroute) - 1);
+        };
+        for (size_t i = 0; i < std::min(n, kAhead); ++i) fetch(i);
+        for (size_t i = 0; i < n; ++i) {
+            if (i + kAhead < n) fetch(i + kAhead);
+            const auto& masks = order->masks[steps[i].masks];
+            visit(EroutView{*steps[i].eroute, masks.first, masks.second});
+        }
+    }
+
+    mutable std::mutex walk_mutex_;  // readers filling WalkOrder caches
     Family<2> v4_;
     Family<5> v6_;
 };

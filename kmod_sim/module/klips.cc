@@ -182,19 +182,15 @@ std::vector<EroutRow> Klips::eroute_rows() const {
     std::shared_lock lock(mutex_);
     std::vector<EroutRow> rows;
     rows.reserve(eroutes_.size());
+    advise_huge_pages(rows.data(), rows.capacity() * sizeof(EroutRow));  // a fresh mmap when large
     eroutes_.walk([&](const EroutView& v) {
         const Eroute& e = v.eroute;
-        EroutRow& row = rows.emplace_back();
-        row.src = e.src;
-        row.dst = e.dst;
-        row.src_mask = v.src_mask;
-        row.dst_mask = v.dst_mask;
-        row.sport = e.sport;
-        row.dport = e.dport;
-        row.proto = e.proto;
-        row.said = e.said;
-        row.count = std::atomic_ref<const uint32_t>(e.count).load(std::memory_order_relaxed);
-        row.idents = e.idents;
+        // The rows a few steps on, fetched for writing: the stores then wait for no memory.
+        const char* ahead = reinterpret_cast<const char*>(rows.data() + std::min(rows.size() + 16, rows.capacity() - 1));
+        __builtin_prefetch(ahead, 1);
+        __builtin_prefetch(ahead + sizeof(EroutRow) - 1, 1);
+        rows.emplace_back(e.src, e.dst, v.src_mask, v.dst_mask, e.sport, e.dport, e.proto, e.said,
+                          std::atomic_ref<const uint32_t>(e.count).load(std::memory_order_relaxed), e.idents);
     });
     return rows;
 }

@@ -12,7 +12,11 @@
 
 namespace kmod_sim {
 
+// format_eroutes writes the common row (IPv4, contiguous masks, an ordinary SAID) through a
+// fast path; format_eroute_line writes any one row by the general rules. They agree on every
+// row (tests/unit/test_proc_render.cc checks it on random rows).
 std::string format_eroutes(std::span<const EroutRow> rows, OutputProfile profile);
+std::string format_eroute_line(const EroutRow& row, OutputProfile profile);
 // `now` is the clock (for add/use times and idle); `debug_xform` adds reftable/refentry.
 std::string format_spi(std::span<const SaRow> rows, OutputProfile profile, uint64_t now, bool debug_xform);
 std::string format_spigrp(std::span<const std::vector<Said>> lines, OutputProfile profile);

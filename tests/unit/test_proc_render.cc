@@ -7,6 +7,7 @@
 // choice made and the reason are written beside the expectation.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -1262,5 +1263,60 @@ TEST_CASE("empty eroute, spi and spigrp tables are empty files", "[empty][klips]
         CHECK(render_eroute(*i.klips) == "");
         CHECK(render_spi(*i.klips) == "");
         CHECK(render_spigrp(*i.klips) == "");
+    }
+}
+
+// format_eroutes writes common rows through a fast path and the others by the general rules
+// (format_eroute_line): the two must agree on every row, rows of every shape mixed together.
+TEST_CASE("ipsec_eroute: the fast path agrees with the general rules on random rows", "[eroute][property]") {
+    uint64_t state = 20261127;
+    auto next = [&state](uint64_t bound) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        return (state >> 33) % bound;
+    };
+    auto address = [&](bool six) {
+        if (!six) return IpAddress::v4(static_cast<uint32_t>(next(1ull << 32)));
+        std::array<uint8_t, 16> bytes{};
+        for (auto& b : bytes) b = next(3) == 0 ? 0 : static_cast<uint8_t>(next(256));
+        return IpAddress::from_bytes(kInet6, bytes);
+    };
+    auto mask = [&](bool six) {
+        if (next(10) == 0) return address(six);  // usually not contiguous
+        return mask_from_bits(six ? kInet6 : kInet, static_cast<int>(next(six ? 129 : 33)));
+    };
+    const std::vector<uint8_t> protos{kSaAh, kSaEsp, kSaTun, kSaComp, kSaInt, 99};
+    std::vector<EroutRow> rows;
+    for (int i = 0; i < 20000; ++i) {
+        const bool six = next(5) == 0;
+        EroutRow row;
+        row.src = address(six);
+        row.dst = address(six);
+        row.src_mask = mask(six);
+        row.dst_mask = mask(six);
+        if (next(4) == 0) {
+            row.sport = static_cast<uint16_t>(next(65536));
+            row.dport = static_cast<uint16_t>(next(3) == 0 ? 0 : next(65536));
+        }
+        row.proto = next(3) == 0 ? 0 : static_cast<uint8_t>(next(256));
+        row.count = static_cast<uint32_t>(next(4) == 0 ? next(1ull << 32) : next(100000));
+        switch (next(8)) {
+        case 0: row.said = magic_said(static_cast<MagicSpi>(256 + next(6))); break;
+        case 1: row.said = passthrough_said(next(2) ? kInet6 : kInet); break;
+        default: row.said = Said{address(next(4) == 0), static_cast<uint32_t>(next(1ull << 32)),
+                                 protos[next(protos.size())]};
+        }
+        if (next(3) == 0) {
+            row.idents = std::make_shared<const EroutIdentities>(
+                EroutIdentities{std::string(next(40), 'a' + static_cast<char>(next(26))),
+                                std::string(next(2) ? 0 : next(300), '@')});
+        }
+        rows.push_back(row);
+    }
+    for (auto profile : {kSeed, kOpenswan}) {
+        std::string expected;
+        for (const EroutRow& row : rows) expected += format_eroute_line(row, profile);
+        const std::string got = format_eroutes(rows, profile);
+        REQUIRE(got.size() == expected.size());
+        CHECK(got == expected);
     }
 }

@@ -19,7 +19,11 @@ std::optional<std::string> make_directories(const std::string& dir) {
     for (size_t at = 1; at <= dir.size(); ++at) {
         if (at != dir.size() && dir[at] != '/') continue;
         const std::string prefix = dir.substr(0, at);
-        if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) return errno_text("cannot create " + prefix);
+        if (mkdir(prefix.c_str(), 0755) == 0) {
+            chmod(prefix.c_str(), 0755);  // whatever the umask: other users read the view through it
+        } else if (errno != EEXIST) {
+            return errno_text("cannot create " + prefix);
+        }
     }
     struct stat st {};
     if (stat(dir.c_str(), &st) != 0) return errno_text("cannot use " + dir);
@@ -55,6 +59,7 @@ std::optional<std::string> RunDir::acquire(const std::string& dir) {
         return error;
     }
     lock_fd_ = fd;
+    fchmod(fd, 0644);  // readable by all, like the view, whatever the umask
     // Whatever a dead instance left there is stale now.
     if (ftruncate(fd, 0) != 0) return errno_text("cannot truncate " + file);
     return std::nullopt;

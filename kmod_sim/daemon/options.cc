@@ -1,10 +1,8 @@
 #include "options.h"
 
 #include <getopt.h>
-#include <unistd.h>
 
-#include <cstdlib>
-
+#include "kmod_sim/lib/instance_dir.h"
 #include "kmod_sim_version.h"
 
 namespace kmod_sim::daemon {
@@ -38,13 +36,6 @@ Exit mistake(const std::string& what) {
 }
 
 }  // namespace
-
-std::optional<std::string> default_run_dir() {
-    if (const char* dir = std::getenv("KMOD_SIM_DIR"); dir && *dir) return std::string(dir);
-    if (geteuid() == 0) return std::string("/run/kmod-sim");
-    if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg) return std::string(xdg) + "/kmod-sim";
-    return std::nullopt;
-}
 
 std::variant<Options, Exit> parse_options(int argc, char** argv) {
     enum { kRunDir = 1, kMount, kFormat, kClock, kForeground, kDaemon, kHelp, kVersion };
@@ -91,7 +82,7 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
     }
     if (optind < argc) return mistake(std::string("unexpected argument '") + argv[optind] + "'");
     if (run_dir.empty()) {
-        auto dir = default_run_dir();
+        auto dir = default_instance_dir();
         if (!dir) return mistake("no run directory: give --run-dir, or set KMOD_SIM_DIR or XDG_RUNTIME_DIR");
         run_dir = *dir;
     }

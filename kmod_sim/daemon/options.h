@@ -26,8 +26,4 @@ struct Exit {
 
 std::variant<Options, Exit> parse_options(int argc, char** argv);
 
-// The run directory when none is given: $KMOD_SIM_DIR, else /run/kmod-sim as root, else
-// $XDG_RUNTIME_DIR/kmod-sim; nullopt when none of them applies.
-std::optional<std::string> default_run_dir();
-
 }  // namespace kmod_sim::daemon

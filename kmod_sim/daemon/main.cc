@@ -161,7 +161,11 @@ int run(const Options& options) {
         starter.failed("cannot mount the /proc view on " + options.mountpoint + ": " + *error);
         return 1;
     }
-    if (auto error = run_dir.write_pid()) {
+    if (options.mountpoint != run_dir.view()) {
+        // Not fatal: the view works; only the ipsec commands will not find it through DIR.
+        if (auto error = run_dir.link_view(view.mountpoint())) std::fprintf(stderr, "kmod-sim: warning: %s\n", error->c_str());
+    }
+        if (auto error = run_dir.write_pid()) {
         starter.failed(*error);
         return 1;
     }

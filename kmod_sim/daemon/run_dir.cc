@@ -73,6 +73,19 @@ std::optional<std::string> RunDir::write_pid() {
     return std::nullopt;
 }
 
+std::optional<std::string> RunDir::link_view(const std::string& mountpoint) {
+    const std::string link = view();
+    struct stat st {};
+    if (lstat(link.c_str(), &st) == 0) {
+        const bool replaceable = S_ISLNK(st.st_mode) ? unlink(link.c_str()) == 0
+                                 : S_ISDIR(st.st_mode) ? rmdir(link.c_str()) == 0  // empty ones only
+                                                       : false;
+        if (!replaceable) return link + " is in the way of a link to the view on " + mountpoint;
+    }
+    if (symlink(mountpoint.c_str(), link.c_str()) != 0) return errno_text("cannot link " + link);
+    return std::nullopt;
+}
+
 void RunDir::release() {
     if (lock_fd_ < 0) return;
     unlink(pid_file().c_str());  // while still locked: a newcomer either waits on us or finds no file

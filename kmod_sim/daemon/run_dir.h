@@ -22,12 +22,18 @@ public:
     // Writes this process's pid: the sign that the instance is ready.
     [[nodiscard]] std::optional<std::string> write_pid();
 
+    // Makes DIR/proc a symlink to `mountpoint` (absolute) when the view is mounted elsewhere
+    // (--mount), so that the ipsec commands find it in DIR either way. The reason when DIR/proc
+    // is something else that cannot be replaced (a directory that is not empty, a mount).
+    [[nodiscard]] std::optional<std::string> link_view(const std::string& mountpoint);
+
     // Removes the pid file, then unlocks.
     void release();
 
     const std::string& path() const { return dir_; }
     std::string pid_file() const { return dir_ + "/kmod-sim.pid"; }
     std::string pfkey_socket() const { return dir_ + "/pfkey"; }
+    std::string view() const { return dir_ + "/proc"; }
 
 private:
     std::string dir_;

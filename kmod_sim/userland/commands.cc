@@ -1,6 +1,7 @@
 // The table of ipsec commands (command.h). Each command lives in its own file.
 #include <algorithm>
 
+#include "batch.h"
 #include "command.h"
 
 namespace kmod_sim::userland {
@@ -24,6 +25,7 @@ std::vector<char*> Invocation::argv() const {
 const std::vector<CommandInfo>& commands() {
     static const std::vector<CommandInfo> table{
         // COMMANDS (one line each, in --help order)
+        {"batch", batch_command, "run many commands from a file or standard input over one connection"},
     };
     return table;
 }

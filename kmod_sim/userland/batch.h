@@ -1,0 +1,22 @@
+// `ipsec batch [--force] [FILE]`: many commands over one PF_KEY connection, in the manner of
+// `ip -batch` and `setkey -f`. Each line is an ipsec command without the leading "ipsec"
+// (it may be there); blank lines and lines starting with '#' are skipped; words split on
+// white space, with '…' and "…" quoting.
+//
+// Every line is parsed first: a line that does not parse stops the batch with its line
+// number before anything is sent. Then the requests go out pipelined, up to kWindow ahead
+// of their answers. At the first failing answer the batch stops sending; the lines already
+// in flight (at most kWindow) still take effect, and their answers are reported too. With
+// --force every line is tried and the failures are counted. A line that prints (a bare
+// `eroute`, `look`) waits for every answer before it, so it shows their effect.
+#pragma once
+
+#include "command.h"
+
+namespace kmod_sim::userland {
+
+constexpr size_t kBatchWindow = 128;
+
+Plan batch_command(const Invocation& invocation);
+
+}  // namespace kmod_sim::userland

@@ -25,6 +25,13 @@ std::vector<char*> Invocation::argv() const {
 const std::vector<CommandInfo>& commands() {
     static const std::vector<CommandInfo> table{
         // COMMANDS (one line each, in --help order)
+        {"eroute", eroute_command, "add, replace, delete and clear eroutes (ipsec_eroute)"},
+        {"spi", spi_command, "add, delete and flush SAs (ipsec_spi)"},
+        {"spigrp", spigrp_command, "group SAs inner to outer, or ungroup them (ipsec_spigrp)"},
+        {"tncfg", tncfg_command, "attach the virtual ipsecN devices to physical ones (ipsec_tncfg)"},
+        {"klipsdebug", klipsdebug_command, "set and clear KLIPS's debug switches (ipsec_klipsdebug)"},
+        {"pf_key", pf_key_command, "register and print every PF_KEY message until stopped"},
+        {"look", look_command, "one-screen summary: eroutes, SA groups, SAs, devices"},
         {"batch", batch_command, "run many commands from a file or standard input over one connection"},
     };
     return table;

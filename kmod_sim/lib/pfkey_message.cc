@@ -108,7 +108,7 @@ public:
     void be16(uint16_t v) { out_.push_back(uint8_t(v >> 8)); out_.push_back(uint8_t(v)); }
     void be32(uint32_t v) { be16(uint16_t(v >> 16)); be16(uint16_t(v)); }
     void bytes(std::span<const uint8_t> b) { out_.insert(out_.end(), b.begin(), b.end()); }
-    void zeros(size_t n) { out_.insert(out_.end(), n, 0); }
+    void zeros(size_t n) { out_.resize(out_.size() + n); }
     void pad() { zeros((kAlign - out_.size() % kAlign) % kAlign); }
     size_t size() const { return out_.size(); }
     std::vector<uint8_t>& out() { return out_; }
@@ -624,6 +624,7 @@ Parsed<Message> decode(std::span<const uint8_t> datagram) {
 
 Parsed<std::vector<uint8_t>> encode(const Message& m) {
     std::vector<uint8_t> out;
+    out.reserve(256);  // most messages fit: one allocation
     Writer w(out);
     w.put(kVersion);
     w.put(m.type);

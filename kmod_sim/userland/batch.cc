@@ -124,48 +124,62 @@ public:
         for (Step& step : steps_) {
             if (stopped_) break;
             for (auto& [bytes, on_answer] : step.requests) {
-                if (!drain(connection, kBatchWindow - 1)) return 1;
-                uint32_t seq;
-                std::memcpy(&seq, bytes.data() + 8, sizeof seq);
-                if (int error = connection.send_bytes(bytes)) {
-                    report_unreachable(invocation_, error);
+                // Full window: read answers until half of it is free, so that each wake-up of
+                // either side carries many messages.
+                if (in_flight_.size() >= kBatchWindow &&
+                    (!flush(connection) || !drain(connection, kBatchWindow / 2))) {
                     return 1;
                 }
-                std::memset(bytes.data(), 0, bytes.size());  // it may carry keys
+                if (stopped_) break;
+                uint32_t seq;
+                std::memcpy(&seq, bytes.data() + 8, sizeof seq);
+                outgoing_.push_back(&bytes);
                 in_flight_.push_back({seq, step.line, std::move(on_answer)});
             }
-            if (step.local) {
-                if (!drain(connection, 0)) return 1;
+            if (step.local && !stopped_) {
+                if (!flush(connection) || !drain(connection, 0)) return 1;
                 if (!stopped_) settle(step.line, step.local(&connection));
             }
         }
-        if (!drain(connection, 0)) return 1;
+        if (!flush(connection) || !drain(connection, 0)) return 1;
         if (failures_ == 0) return 0;
         if (force_) std::fprintf(stderr, "ipsec batch: %zu of %zu lines failed\n", failures_, steps_.size());
         return 1;
     }
 
-    uint32_t pid() const { return pid_; }
-
 private:
+    // Sends what is queued, many per system call, then wipes it (it may carry keys).
+    bool flush(PfkeyConnection& connection) {
+        if (outgoing_.empty()) return true;
+        std::vector<std::span<const uint8_t>> datagrams;
+        datagrams.reserve(outgoing_.size());
+        for (const auto* bytes : outgoing_) datagrams.emplace_back(*bytes);
+        const int error = connection.send_all(datagrams);
+        for (auto* bytes : outgoing_) std::memset(bytes->data(), 0, bytes->size());
+        outgoing_.clear();
+        if (error) report_unreachable(invocation_, error);
+        return error == 0;
+    }
+
     // Reads answers until at most `keep` requests are in flight; false when the socket failed.
     bool drain(PfkeyConnection& connection, size_t keep) {
+        std::vector<pfkey::Message> answers;
         while (in_flight_.size() > keep) {
-            int error = 0;
-            auto answer = connection.receive(PfkeyConnection::kAnswerTimeoutMs, &error);
-            if (!answer) {
-                if (error == EBADMSG) continue;  // not ours
+            answers.clear();
+            if (int error = connection.receive_available(PfkeyConnection::kAnswerTimeoutMs, &answers)) {
                 report_unreachable(invocation_, error);
                 return false;
             }
-            if (answer->pid != pid_) continue;  // another socket's echo
-            InFlight done = std::move(in_flight_.front());
-            in_flight_.pop_front();
-            if (answer->seq != done.seq) {
-                std::fprintf(stderr, "ipsec batch: answers out of order (seq %u, expected %u)\n", answer->seq, done.seq);
-                return false;
+            for (const pfkey::Message& answer : answers) {
+                if (answer.pid != pid_) continue;  // another socket's echo
+                if (in_flight_.empty() || answer.seq != in_flight_.front().seq) {
+                    std::fprintf(stderr, "ipsec batch: an answer out of order (seq %u)\n", answer.seq);
+                    return false;
+                }
+                InFlight done = std::move(in_flight_.front());
+                in_flight_.pop_front();
+                settle(done.line, done.on_answer(answer));
             }
-            settle(done.line, done.on_answer(*answer));
         }
         return true;
     }
@@ -190,6 +204,7 @@ private:
     uint32_t next_seq_ = 1;
     std::vector<Step> steps_;
     std::deque<InFlight> in_flight_;
+    std::vector<std::vector<uint8_t>*> outgoing_;  // queued, not sent yet (already counted in in_flight_)
     size_t failures_ = 0;
     size_t last_failed_line_ = 0;
     bool stopped_ = false;

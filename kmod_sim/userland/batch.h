@@ -4,9 +4,10 @@
 // white space, with '…' and "…" quoting.
 //
 // Every line is parsed first: a line that does not parse stops the batch with its line
-// number before anything is sent. Then the requests go out pipelined, up to kWindow ahead
-// of their answers. At the first failing answer the batch stops sending; the lines already
-// in flight (at most kWindow) still take effect, and their answers are reported too. With
+// number before anything is sent. Then the requests go out pipelined, up to kBatchWindow
+// ahead of their answers, many per system call. At the first failing answer the batch stops
+// sending; the lines already in flight (at most kBatchWindow) still take effect, and their
+// answers are reported too. With
 // --force every line is tried and the failures are counted. A line that prints (a bare
 // `eroute`, `look`) waits for every answer before it, so it shows their effect.
 #pragma once
@@ -15,7 +16,7 @@
 
 namespace kmod_sim::userland {
 
-constexpr size_t kBatchWindow = 128;
+constexpr size_t kBatchWindow = 256;
 
 Plan batch_command(const Invocation& invocation);
 

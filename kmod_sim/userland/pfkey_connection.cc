@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <algorithm>
 
 namespace kmod_sim::userland {
 
@@ -36,7 +37,8 @@ PfkeyConnection::PfkeyConnection(int fd)
     : fd_(fd), pid_(static_cast<uint32_t>(getpid())), buffer_(64 * 1024) {}
 
 PfkeyConnection::PfkeyConnection(PfkeyConnection&& other) noexcept
-    : fd_(other.fd_), pid_(other.pid_), next_seq_(other.next_seq_), buffer_(std::move(other.buffer_)) {
+    : fd_(other.fd_), pid_(other.pid_), next_seq_(other.next_seq_), buffer_(std::move(other.buffer_)),
+      batch_buffer_(std::move(other.batch_buffer_)) {
     other.fd_ = -1;
 }
 
@@ -45,6 +47,7 @@ PfkeyConnection& PfkeyConnection::operator=(PfkeyConnection&& other) noexcept {
     std::swap(pid_, other.pid_);
     std::swap(next_seq_, other.next_seq_);
     std::swap(buffer_, other.buffer_);
+    std::swap(batch_buffer_, other.batch_buffer_);
     return *this;
 }
 
@@ -68,6 +71,59 @@ int PfkeyConnection::send_bytes(std::span<const uint8_t> datagram) {
         if (n >= 0) return 0;
         if (errno != EINTR) return errno;
     }
+}
+
+int PfkeyConnection::send_all(std::span<const std::span<const uint8_t>> datagrams) {
+    constexpr size_t kBatch = 64;
+    mmsghdr headers[kBatch];
+    iovec vectors[kBatch];
+    for (size_t at = 0; at < datagrams.size();) {
+        const size_t count = std::min(kBatch, datagrams.size() - at);
+        for (size_t i = 0; i < count; ++i) {
+            vectors[i] = {const_cast<uint8_t*>(datagrams[at + i].data()), datagrams[at + i].size()};
+            headers[i] = {};
+            headers[i].msg_hdr.msg_iov = &vectors[i];
+            headers[i].msg_hdr.msg_iovlen = 1;
+        }
+        const int sent = sendmmsg(fd_, headers, static_cast<unsigned>(count), MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        at += static_cast<size_t>(sent);
+    }
+    return 0;
+}
+
+int PfkeyConnection::receive_available(int timeout_ms, std::vector<pfkey::Message>* messages) {
+    pollfd p{fd_, POLLIN, 0};
+    int ready;
+    while ((ready = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
+    }
+    if (ready < 0) return errno;
+    if (ready == 0) return ETIMEDOUT;
+    constexpr size_t kSlots = 64;
+    constexpr size_t kSlot = 4096;  // answers are small; a longer one comes back truncated and is skipped
+    if (batch_buffer_.size() < kSlots * kSlot) batch_buffer_.resize(kSlots * kSlot);
+    mmsghdr headers[kSlots];
+    iovec vectors[kSlots];
+    for (size_t i = 0; i < kSlots; ++i) {
+        vectors[i] = {batch_buffer_.data() + i * kSlot, kSlot};
+        headers[i] = {};
+        headers[i].msg_hdr.msg_iov = &vectors[i];
+        headers[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n;
+    while ((n = recvmmsg(fd_, headers, kSlots, MSG_DONTWAIT, nullptr)) < 0 && errno == EINTR) {
+    }
+    if (n < 0) return errno == EAGAIN ? 0 : errno;
+    for (int i = 0; i < n; ++i) {
+        if (headers[i].msg_len == 0) return ECONNRESET;
+        if (headers[i].msg_hdr.msg_flags & MSG_TRUNC) continue;
+        auto message = pfkey::decode_layout(std::span(batch_buffer_.data() + i * kSlot, headers[i].msg_len));
+        if (message) messages->push_back(std::move(*message));
+    }
+    return 0;
 }
 
 std::optional<pfkey::Message> PfkeyConnection::receive(int timeout_ms, int* error) {

@@ -38,6 +38,12 @@ public:
     // timeout_ms < 0 waits for ever.
     std::optional<pfkey::Message> receive(int timeout_ms, int* error);
 
+    // Sends the datagrams in order, many per system call: 0 or an errno.
+    int send_all(std::span<const std::span<const uint8_t>> datagrams);
+    // Waits up to timeout_ms for a datagram, then takes every one already there (up to 64) in
+    // one call, appending those that decode to *messages: 0, or ETIMEDOUT, ECONNRESET, an errno.
+    int receive_available(int timeout_ms, std::vector<pfkey::Message>* messages);
+
     // Sends `message` and waits for its answer (same seq and our pid), skipping what else
     // arrives. nullopt with *error when the socket fails or no answer comes.
     std::optional<pfkey::Message> request(pfkey::Message& message, int* error);
@@ -49,6 +55,7 @@ private:
     uint32_t pid_ = 0;
     uint32_t next_seq_ = 1;
     std::vector<uint8_t> buffer_;
+    std::vector<uint8_t> batch_buffer_;
 };
 
 }  // namespace kmod_sim::userland

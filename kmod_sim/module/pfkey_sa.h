@@ -8,14 +8,10 @@
 #include <optional>
 
 #include "kmod_sim/lib/pfkey_message.h"
+#include "kmod_sim/lib/pfkey_satype.h"
 #include "security_association.h"
 
 namespace kmod_sim {
-
-// The SAID protocol of a PF_KEY satype (AH, ESP, IPIP, COMP, INT), if it has one.
-std::optional<uint8_t> said_proto_of_satype(uint8_t satype);
-// The satype of a SAID protocol (0 for an unknown one).
-uint8_t satype_of_said_proto(uint8_t proto);
 
 // The SA an ADD or UPDATE message describes: 0, or EINVAL when the satype, addresses,
 // algorithms, key lengths or lifetimes are not ones kmod-sim accepts. Keys are checked, not

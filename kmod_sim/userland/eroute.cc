@@ -14,6 +14,7 @@
 #include <string>
 
 #include "command.h"
+#include "kmod_sim/lib/pfkey_satype.h"
 #include "kmod_sim/lib/said.h"
 #include "kmod_sim/lib/subnet.h"
 #include "kmod_sim_version.h"
@@ -75,17 +76,6 @@ void usage(const char* p) {
     std::printf("       %s\n", p);
     std::printf("        [ --debug ] is optional to any %s command.\n", p);
     std::printf("        [ --label <label> ] is optional to any %s command.\n", p);
-}
-
-uint8_t proto2satype(uint8_t proto) {
-    switch (proto) {
-        case kSaAh: return pfkey::kSaTypeAh;
-        case kSaEsp: return pfkey::kSaTypeEsp;
-        case kSaTun: return pfkey::kSaTypeXIpip;
-        case kSaComp: return pfkey::kSaTypeXComp;
-        case kSaInt: return pfkey::kSaTypeXInt;
-        default: return 0;
-    }
 }
 
 // What eroute.c printed after "pfkey write failed" for the kernel's errno (its switch falls
@@ -416,7 +406,7 @@ Plan eroute_command(const Invocation& inv) {
     // (spec §9.3), so --del carries the SAID's SPI (0 when none was given) with no flags.
     pfkey::Message m;
     m.type = adds(action) ? pfkey::kXAddFlow : pfkey::kXDelFlow;
-    m.satype = proto2satype(said.proto);
+    m.satype = pfkey::satype_of_said_proto(said.proto);
     uint32_t flags = action == kClear       ? pfkey::kSaFlagXClearFlow
                      : action == kReplace   ? pfkey::kSaFlagXReplaceFlow
                      : action == kIn        ? pfkey::kSaFlagXInFlow

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "command.h"
+#include "kmod_sim/lib/pfkey_satype.h"
 #include "kmod_sim/lib/said.h"
 #include "kmod_sim_version.h"
 #include "proc_file.h"
@@ -247,16 +248,6 @@ uint8_t said_proto_for(Action a) {
     }
 }
 
-uint8_t satype_of(uint8_t proto) {
-    switch (proto) {
-    case kSaAh: return pfkey::kSaTypeAh;
-    case kSaEsp: return pfkey::kSaTypeEsp;
-    case kSaTun: return pfkey::kSaTypeXIpip;
-    case kSaComp: return pfkey::kSaTypeXComp;
-    default: return pfkey::kSaTypeUnspec;
-    }
-}
-
 pfkey::AddressExt address_ext(const IpAddress& a) {
     pfkey::AddressExt ext;
     ext.address = a;
@@ -267,7 +258,7 @@ pfkey::AddressExt address_ext(const IpAddress& a) {
 pfkey::Message sa_message(const Options& o) {
     pfkey::Message m;
     m.type = o.action == Action::del ? pfkey::kDelete : pfkey::kAdd;
-    m.satype = satype_of(o.said.proto);
+    m.satype = pfkey::satype_of_said_proto(o.said.proto);
     pfkey::SaExt sa;
     sa.spi = o.said.spi;
     sa.replay = static_cast<uint8_t>(o.replay_window);

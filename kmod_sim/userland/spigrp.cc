@@ -11,6 +11,7 @@
 #include <string>
 
 #include "command.h"
+#include "kmod_sim/lib/pfkey_satype.h"
 #include "kmod_sim/lib/said.h"
 #include "kmod_sim_version.h"
 #include "proc_file.h"
@@ -32,17 +33,6 @@ void usage(const char* s) {
     std::printf("usage: %s\n", s);
     std::printf("        [ --debug ] is optional to any %s command.\n", s);
     std::printf("        [ --label <label> ] is optional to any %s command.\n", s);
-}
-
-uint8_t proto2satype(uint8_t proto) {
-    switch (proto) {
-        case kSaAh: return pfkey::kSaTypeAh;
-        case kSaEsp: return pfkey::kSaTypeEsp;
-        case kSaTun: return pfkey::kSaTypeXIpip;
-        case kSaComp: return pfkey::kSaTypeXComp;
-        case kSaInt: return pfkey::kSaTypeXInt;
-        default: return 0;
-    }
 }
 
 // libopenswan's pfkey_write_error(): the line after "pfkey write failed".
@@ -230,12 +220,12 @@ Plan spigrp_command(const Invocation& inv) {
         const Said& inner = saids[static_cast<size_t>(i)];
         pfkey::Message m;
         m.type = pfkey::kXGrpSa;
-        m.satype = proto2satype(inner.proto);
+        m.satype = pfkey::satype_of_said_proto(inner.proto);
         m.sa = sa_ext(inner.spi);
         m.address_dst = address_ext(inner.dst);
         if (nspis > 1) {
             const Said& outer = saids[static_cast<size_t>(i + 1)];
-            m.x_satype2 = pfkey::XSaTypeExt{proto2satype(outer.proto)};
+            m.x_satype2 = pfkey::XSaTypeExt{pfkey::satype_of_said_proto(outer.proto)};
             m.x_sa2 = sa_ext(outer.spi);
             m.x_address_dst2 = address_ext(outer.dst);
         }

@@ -20,8 +20,8 @@ namespace {
 constexpr const char* kUsage =
     "usage: ipsec batch [--force] [FILE]\n"
     "Runs the ipsec commands in FILE (or standard input, also as '-'), one per line, over one\n"
-    "PF_KEY connection. Every line is checked first; then they are sent pipelined. The batch\n"
-    "stops at the first failure, with its line number; --force goes on and counts failures.\n";
+    "PF_KEY connection, pipelined. It stops at the first line that fails, with its line number;\n"
+    "--force goes on and counts the failures.\n";
 
 // Splits a line into words: white space separates, '…' and "…" quote, '#' at the start of a
 // word begins a comment. False for an unterminated quote.
@@ -54,119 +54,111 @@ bool split_words(const std::string& line, std::vector<std::string>* words) {
     return true;
 }
 
-// One parsed line: its requests already encoded, or a local action.
-struct Step {
-    size_t line = 0;
-    std::vector<std::pair<std::vector<uint8_t>, std::function<int(const pfkey::Message&)>>> requests;
-    std::function<int(PfkeyConnection*)> local;
-};
-
 struct InFlight {
     uint32_t seq;
     size_t line;
     std::function<int(const pfkey::Message&)> on_answer;
+    std::vector<uint8_t> bytes;  // until sent; then wiped (it may carry keys) and freed
 };
 
 class Batch {
 public:
-    Batch(const Invocation& invocation, bool force) : invocation_(invocation), force_(force) {}
+    Batch(const Invocation& invocation, bool force, PfkeyConnection& connection)
+        : invocation_(invocation), force_(force), connection_(connection) {}
 
-    // Parses every line of `in`; false (reported) at the first that does not parse.
-    bool parse(std::istream& in, const std::string& source) {
+    // Reads, parses and sends the lines of `in` in turn; the exit status.
+    int run(std::istream& in, const std::string& source) {
         std::string text;
         size_t number = 0;
-        while (std::getline(in, text)) {
+        bool bad_line = false;
+        while (!stopped_ && std::getline(in, text)) {
             ++number;
-            std::vector<std::string> words;
-            if (!split_words(text, &words)) {
-                std::fprintf(stderr, "ipsec batch: %s:%zu: unterminated quote\n", source.c_str(), number);
-                return false;
-            }
-            if (!words.empty() && words[0] == "ipsec") words.erase(words.begin());
-            if (words.empty()) continue;
-            const CommandInfo* command = find_command(words[0]);
-            if (!command || words[0] == "batch") {
-                std::fprintf(stderr, "ipsec batch: %s:%zu: %s '%s'\n", source.c_str(), number,
-                             command ? "a batch cannot run" : "unknown command", words[0].c_str());
-                return false;
-            }
-            Invocation line;
-            line.name = words[0];
-            line.args.assign(words.begin() + 1, words.end());
-            line.instance = invocation_.instance;
-            line.in_batch = true;
-            Plan plan = command->run(line);
-            if (plan.exit_status && *plan.exit_status != 0) {
-                std::fprintf(stderr, "ipsec batch: %s:%zu: stopped here, nothing was sent\n", source.c_str(), number);
-                return false;
-            }
-            if (plan.exit_status) continue;  // --help, --version: printed already
-            Step step;
-            step.line = number;
-            for (Request& request : plan.requests) {
-                request.message.pid = pid_;
-                request.message.seq = next_seq_++;
-                auto bytes = pfkey::encode(request.message);
-                if (!bytes) {
-                    std::fprintf(stderr, "ipsec batch: %s:%zu: cannot encode the request: %.*s\n", source.c_str(),
-                                 number, static_cast<int>(bytes.error().size()), bytes.error().data());
-                    return false;
-                }
-                step.requests.emplace_back(std::move(*bytes), std::move(request.on_answer));
-            }
-            step.local = std::move(plan.local);
-            steps_.push_back(std::move(step));
-        }
-        return true;
-    }
-
-    int run(PfkeyConnection& connection) {
-        for (Step& step : steps_) {
-            if (stopped_) break;
-            for (auto& [bytes, on_answer] : step.requests) {
-                // Full window: read answers until half of it is free, so that each wake-up of
-                // either side carries many messages.
-                if (in_flight_.size() >= kBatchWindow &&
-                    (!flush(connection) || !drain(connection, kBatchWindow / 2))) {
-                    return 1;
-                }
-                if (stopped_) break;
-                uint32_t seq;
-                std::memcpy(&seq, bytes.data() + 8, sizeof seq);
-                outgoing_.push_back(&bytes);
-                in_flight_.push_back({seq, step.line, std::move(on_answer)});
-            }
-            if (step.local && !stopped_) {
-                if (!flush(connection) || !drain(connection, 0)) return 1;
-                if (!stopped_) settle(step.line, step.local(&connection));
+            if (!run_line(text, number, source)) {
+                bad_line = true;
+                break;
             }
         }
-        if (!flush(connection) || !drain(connection, 0)) return 1;
+        if (!flush() || !drain(0)) return 1;
+        if (bad_line) {
+            std::fprintf(stderr, "ipsec batch: %s:%zu: stopped here; the lines before it were sent\n",
+                         source.c_str(), number);
+            return 1;
+        }
         if (failures_ == 0) return 0;
-        if (force_) std::fprintf(stderr, "ipsec batch: %zu of %zu lines failed\n", failures_, steps_.size());
+        if (force_) std::fprintf(stderr, "ipsec batch: %zu of %zu lines failed\n", failures_, lines_);
         return 1;
     }
 
 private:
-    // Sends what is queued, many per system call, then wipes it (it may carry keys).
-    bool flush(PfkeyConnection& connection) {
-        if (outgoing_.empty()) return true;
+    // Parses one line and queues its requests, or runs its local action once everything before
+    // it is answered. False (reported) when the line does not parse or the socket fails.
+    bool run_line(const std::string& text, size_t number, const std::string& source) {
+        std::vector<std::string> words;
+        if (!split_words(text, &words)) {
+            std::fprintf(stderr, "ipsec batch: %s:%zu: unterminated quote\n", source.c_str(), number);
+            return false;
+        }
+        if (!words.empty() && words[0] == "ipsec") words.erase(words.begin());
+        if (words.empty()) return true;
+        const CommandInfo* command = find_command(words[0]);
+        if (!command || words[0] == "batch") {
+            std::fprintf(stderr, "ipsec batch: %s:%zu: %s '%s'\n", source.c_str(), number,
+                         command ? "a batch cannot run" : "unknown command", words[0].c_str());
+            return false;
+        }
+        Invocation line;
+        line.name = std::move(words[0]);
+        line.args.assign(std::make_move_iterator(words.begin() + 1), std::make_move_iterator(words.end()));
+        line.instance = invocation_.instance;
+        line.in_batch = true;
+        Plan plan = command->run(line);
+        if (plan.exit_status) return *plan.exit_status == 0;  // --help, --version; or an error, printed
+        ++lines_;
+        for (Request& request : plan.requests) {
+            // Full window: read answers until half of it is free, so that each wake-up of
+            // either side carries many messages.
+            if (in_flight_.size() >= kBatchWindow && (!flush() || !drain(kBatchWindow / 2))) return false;
+            if (stopped_) return true;
+            request.message.pid = pid_;
+            request.message.seq = next_seq_++;
+            auto bytes = pfkey::encode(request.message);
+            if (!bytes) {
+                std::fprintf(stderr, "ipsec batch: %s:%zu: cannot encode the request: %.*s\n", source.c_str(),
+                             number, static_cast<int>(bytes.error().size()), bytes.error().data());
+                return false;
+            }
+            in_flight_.push_back({request.message.seq, number, std::move(request.on_answer), std::move(*bytes)});
+            ++unsent_;
+        }
+        if (plan.local) {
+            if (!flush() || !drain(0)) return false;
+            if (!stopped_) settle(number, plan.local(&connection_));
+        }
+        return true;
+    }
+
+    // Sends the queued requests (the last `unsent_` of in_flight_), many per system call.
+    bool flush() {
+        if (unsent_ == 0) return true;
         std::vector<std::span<const uint8_t>> datagrams;
-        datagrams.reserve(outgoing_.size());
-        for (const auto* bytes : outgoing_) datagrams.emplace_back(*bytes);
-        const int error = connection.send_all(datagrams);
-        for (auto* bytes : outgoing_) std::memset(bytes->data(), 0, bytes->size());
-        outgoing_.clear();
+        datagrams.reserve(unsent_);
+        for (size_t i = in_flight_.size() - unsent_; i < in_flight_.size(); ++i) datagrams.emplace_back(in_flight_[i].bytes);
+        const int error = connection_.send_all(datagrams);
+        for (size_t i = in_flight_.size() - unsent_; i < in_flight_.size(); ++i) {
+            std::memset(in_flight_[i].bytes.data(), 0, in_flight_[i].bytes.size());
+            in_flight_[i].bytes = {};
+        }
+        unsent_ = 0;
         if (error) report_unreachable(invocation_, error);
         return error == 0;
     }
 
     // Reads answers until at most `keep` requests are in flight; false when the socket failed.
-    bool drain(PfkeyConnection& connection, size_t keep) {
+    bool drain(size_t keep) {
         std::vector<pfkey::Message> answers;
         while (in_flight_.size() > keep) {
             answers.clear();
-            if (int error = connection.receive_available(PfkeyConnection::kAnswerTimeoutMs, &answers)) {
+            if (int error = connection_.receive_available(PfkeyConnection::kAnswerTimeoutMs, &answers)) {
                 report_unreachable(invocation_, error);
                 return false;
             }
@@ -200,11 +192,12 @@ private:
 
     const Invocation& invocation_;
     bool force_;
+    PfkeyConnection& connection_;
     uint32_t pid_ = static_cast<uint32_t>(getpid());
     uint32_t next_seq_ = 1;
-    std::vector<Step> steps_;
-    std::deque<InFlight> in_flight_;
-    std::vector<std::vector<uint8_t>*> outgoing_;  // queued, not sent yet (already counted in in_flight_)
+    std::deque<InFlight> in_flight_;  // in order; the last unsent_ are queued, not sent yet
+    size_t unsent_ = 0;
+    size_t lines_ = 0;
     size_t failures_ = 0;
     size_t last_failed_line_ = 0;
     bool stopped_ = false;
@@ -241,18 +234,14 @@ Plan batch_command(const Invocation& invocation) {
     Plan plan;
     plan.local_needs_connection = true;
     plan.local = [invocation, force, file](PfkeyConnection* connection) {
-        Batch batch(invocation, force);
-        if (file == "-") {
-            if (!batch.parse(std::cin, "stdin")) return 1;
-        } else {
-            std::ifstream in(file);
-            if (!in) {
-                std::fprintf(stderr, "ipsec batch: cannot read %s: %s\n", file.c_str(), std::strerror(errno));
-                return 1;
-            }
-            if (!batch.parse(in, file)) return 1;
+        Batch batch(invocation, force, *connection);
+        if (file == "-") return batch.run(std::cin, "stdin");
+        std::ifstream in(file);
+        if (!in) {
+            std::fprintf(stderr, "ipsec batch: cannot read %s: %s\n", file.c_str(), std::strerror(errno));
+            return 1;
         }
-        return batch.run(*connection);
+        return batch.run(in, file);
     };
     return plan;
 }

@@ -3,13 +3,14 @@
 // (it may be there); blank lines and lines starting with '#' are skipped; words split on
 // white space, with '…' and "…" quoting.
 //
-// Every line is parsed first: a line that does not parse stops the batch with its line
-// number before anything is sent. Then the requests go out pipelined, up to kBatchWindow
-// ahead of their answers, many per system call. At the first failing answer the batch stops
-// sending; the lines already in flight (at most kBatchWindow) still take effect, and their
-// answers are reported too. With
-// --force every line is tried and the failures are counted. A line that prints (a bare
-// `eroute`, `look`) waits for every answer before it, so it shows their effect.
+// Lines are read, parsed and sent in turn, pipelined: up to kBatchWindow requests ahead of
+// their answers, many per system call, as `ip -batch` runs its lines one after the other but
+// without waiting for each answer. A line that does not parse stops the batch with its line
+// number: the lines before it took effect, nothing after it is sent. At the first failing
+// answer the batch stops sending; the lines already in flight behind it (at most
+// kBatchWindow) still take effect, and their answers are reported too. With --force every
+// line is tried and the failures are counted. A line that prints (a bare `eroute`, `look`)
+// waits for every answer before it, so it shows their effect.
 #pragma once
 
 #include "command.h"

@@ -19,6 +19,7 @@
 #include "kmod_sim/lib/pfkey_satype.h"
 #include "kmod_sim/lib/said.h"
 #include "kmod_sim_version.h"
+#include "pfkey_write_error.h"
 #include "proc_file.h"
 #include "spi_keys.h"
 
@@ -112,35 +113,10 @@ std::string bits_text(size_t bits) {
     return std::to_string(bits) + " bits (" + std::to_string(bits / 8) + " bytes)";
 }
 
-// What KLIPS's spi printed after "pfkey write failed (errno=<n>): " for a kernel error.
+// What KLIPS's spi printed for a kernel error.
 void report_kernel_error(const std::string& prog, int error) {
     std::fprintf(stderr, "%s: pfkey write failed (errno=%d): ", prog.c_str(), error);
-    switch (error) {
-    case EACCES:
-        std::fprintf(stderr, "access denied.  %s\n",
-                     getuid() == 0 ? "Check permissions.  Should be 600." : "You must be root to open this file.");
-        break;
-    case EUNATCH: std::fprintf(stderr, "Netlink not enabled OR KLIPS not loaded.\n"); break;
-    case EBUSY:
-        std::fprintf(stderr, "KLIPS is busy.  Most likely a serious internal error occured in a previous command.  "
-                             "Please report as much detail as possible to development team.\n");
-        break;
-    case EINVAL: std::fprintf(stderr, "Invalid argument, check kernel log messages for specifics.\n"); break;
-    case ENODEV: std::fprintf(stderr, "KLIPS not loaded or enabled.\nNo device?!?\n"); break;
-    case ENOBUFS: std::fprintf(stderr, "No kernel memory to allocate SA.\n"); break;
-    case ESOCKTNOSUPPORT:
-        std::fprintf(stderr, "Algorithm support not available in the kernel.  Please compile in support.\n");
-        break;
-    case EEXIST: std::fprintf(stderr, "SA already in use.  Delete old one first.\n"); break;
-    case ENOENT: std::fprintf(stderr, "device does not exist.  See FreeS/WAN installation procedure.\n"); break;
-    case ENXIO:
-    case ESRCH: std::fprintf(stderr, "SA does not exist.  Cannot delete.\n"); break;
-    case ENOSPC: std::fprintf(stderr, "no room in kernel SAref table.  Cannot process request.\n"); break;
-    case ESPIPE: std::fprintf(stderr, "kernel SAref table internal error.  Cannot process request.\n"); break;
-    default:
-        std::fprintf(stderr, "Unknown socket write error %d (%s).  Please report as much detail as possible to "
-                             "development team.\n", error, std::strerror(error));
-    }
+    print_pfkey_write_error(error);
 }
 
 // Everything the options set, as spi.c's variables.

@@ -14,6 +14,7 @@
 #include "kmod_sim/lib/pfkey_satype.h"
 #include "kmod_sim/lib/said.h"
 #include "kmod_sim_version.h"
+#include "pfkey_write_error.h"
 #include "proc_file.h"
 
 namespace kmod_sim::userland {
@@ -33,37 +34,6 @@ void usage(const char* s) {
     std::printf("usage: %s\n", s);
     std::printf("        [ --debug ] is optional to any %s command.\n", s);
     std::printf("        [ --label <label> ] is optional to any %s command.\n", s);
-}
-
-// libopenswan's pfkey_write_error(): the line after "pfkey write failed".
-void print_write_error(int e) {
-    switch (e) {
-        case EACCES:
-            std::fprintf(stderr, "access denied.  %s\n",
-                         getuid() == 0 ? "Check permissions.  Should be 600." : "You must be root to open this file.");
-            return;
-        case EUNATCH: std::fprintf(stderr, "Netlink not enabled OR KLIPS not loaded.\n"); return;
-        case EBUSY:
-            std::fprintf(stderr,
-                         "KLIPS is busy.  Most likely a serious internal error occured in a previous command.  "
-                         "Please report as much detail as possible to development team.\n");
-            return;
-        case EINVAL: std::fprintf(stderr, "Invalid argument, check kernel log messages for specifics.\n"); return;
-        case ENODEV: std::fprintf(stderr, "KLIPS not loaded or enabled.\nNo device?!?\n"); return;
-        case ENOBUFS: std::fprintf(stderr, "No kernel memory to allocate SA.\n"); return;
-        case ESOCKTNOSUPPORT:
-            std::fprintf(stderr, "Algorithm support not available in the kernel.  Please compile in support.\n");
-            return;
-        case EEXIST: std::fprintf(stderr, "SA already in use.  Delete old one first.\n"); return;
-        case ENOENT: std::fprintf(stderr, "device does not exist.  See FreeS/WAN installation procedure.\n"); return;
-        case ENXIO: std::fprintf(stderr, "SA does not exist.  Cannot delete.\n"); return;
-        case ENOSPC: std::fprintf(stderr, "no room in kernel SAref table.  Cannot process request.\n"); return;
-        case ESPIPE: std::fprintf(stderr, "kernel SAref table internal error.  Cannot process request.\n"); return;
-        default:
-            std::fprintf(
-                stderr,
-                "Unknown socket write error %d.  Please report as much detail as possible to development team.\n", e);
-    }
 }
 
 pfkey::AddressExt address_ext(const IpAddress& address) {
@@ -234,7 +204,7 @@ Plan spigrp_command(const Invocation& inv) {
                                      if (!answer.errno_value) return 0;
                                      std::fprintf(stderr, "%s: pfkey write failed, returning -1 with errno=%d.\n",
                                                   p.c_str(), answer.errno_value);
-                                     print_write_error(answer.errno_value);
+                                     print_pfkey_write_error(answer.errno_value);
                                      return 1;
                                  }});
     }

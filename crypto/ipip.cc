@@ -1,0 +1,190 @@
+#include "ipip.h"
+
+#include <algorithm>
+
+namespace kmod_sim::crypto {
+
+namespace {
+
+constexpr uint8_t kDf = 0x40;       // in byte 6 of an IPv4 header
+constexpr uint8_t kMf = 0x20;
+constexpr uint8_t kEcnMask = 0x03;
+
+uint16_t get16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
+
+void put16(uint8_t* p, uint16_t v) {
+    p[0] = uint8_t(v >> 8);
+    p[1] = uint8_t(v);
+}
+
+// The traffic class / TOS byte: DSCP in the top six bits, ECN in the low two.
+uint8_t traffic_class(std::span<const uint8_t> packet) {
+    if (packet[0] >> 4 == 4) return packet[1];
+    return uint8_t((packet[0] & 0x0f) << 4 | packet[1] >> 4);
+}
+
+void set_ecn(std::span<uint8_t> packet, Ecn ecn) {
+    if (packet[0] >> 4 == 4) {
+        packet[1] = uint8_t((packet[1] & ~kEcnMask) | uint8_t(ecn));
+        put16(&packet[10], 0);
+        put16(&packet[10], internet_checksum(packet.first(size_t(packet[0] & 0x0f) * 4)));
+    } else {
+        // The ECN bits of the traffic class are bits 4-5 of byte 1.
+        packet[1] = uint8_t((packet[1] & ~(kEcnMask << 4)) | uint8_t(ecn) << 4);
+    }
+}
+
+// Checks an inner packet's own header against the bytes it came in: the size that header
+// claims must be exactly the size there is.
+IpipStatus check_inner(std::span<const uint8_t> inner) {
+    if (inner.empty()) return IpipStatus::too_short;
+    switch (inner[0] >> 4) {
+    case 4: {
+        if (inner.size() < IpipTunnel::kIpv4HeaderSize) return IpipStatus::too_short;
+        const size_t ihl = size_t(inner[0] & 0x0f) * 4;
+        if (ihl < IpipTunnel::kIpv4HeaderSize || ihl > inner.size() || get16(&inner[2]) != inner.size())
+            return IpipStatus::bad_length;
+        return IpipStatus::ok;
+    }
+    case 6:
+        if (inner.size() < IpipTunnel::kIpv6HeaderSize) return IpipStatus::too_short;
+        if (IpipTunnel::kIpv6HeaderSize + get16(&inner[4]) != inner.size()) return IpipStatus::bad_length;
+        return IpipStatus::ok;
+    default:
+        return IpipStatus::bad_version;
+    }
+}
+
+}  // namespace
+
+const char* to_string(IpipStatus status) {
+    switch (status) {
+    case IpipStatus::ok: return "ok";
+    case IpipStatus::too_short: return "too short";
+    case IpipStatus::bad_version: return "bad IP version";
+    case IpipStatus::bad_protocol: return "protocol not 4 or 41";
+    case IpipStatus::bad_length: return "inconsistent lengths";
+    case IpipStatus::bad_address: return "addresses must be both 4 or both 16 bytes";
+    case IpipStatus::too_big: return "too big for an IP length field";
+    case IpipStatus::bad_checksum: return "bad IPv4 header checksum";
+    case IpipStatus::fragment: return "outer fragment";
+    case IpipStatus::ecn_drop: return "CE over Not-ECT";
+    }
+    return "?";
+}
+
+Ecn ecn_decapsulate(Ecn inner, Ecn outer, bool& drop) {
+    drop = false;
+    if (outer == Ecn::ce) {
+        if (inner == Ecn::not_ect) drop = true;  // the endpoints cannot see congestion: drop
+        return Ecn::ce;
+    }
+    // ECT(1) outer over ECT(0) inner says more than the inner does; everything else keeps
+    // the inner codepoint (an ECT outer over Not-ECT or CE inner "should not occur").
+    if (outer == Ecn::ect1 && inner == Ecn::ect0) return Ecn::ect1;
+    return inner;
+}
+
+uint16_t internet_checksum(std::span<const uint8_t> bytes) {
+    uint32_t sum = 0;
+    size_t i = 0;
+    for (; i + 1 < bytes.size(); i += 2) sum += get16(&bytes[i]);
+    if (i < bytes.size()) sum += uint32_t(bytes[i]) << 8;
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return uint16_t(~sum);
+}
+
+IpipStatus IpipTunnel::encapsulate(std::span<const uint8_t> inner, std::span<const uint8_t> outer_src,
+                                   std::span<const uint8_t> outer_dst, std::vector<uint8_t>& out) {
+    out.clear();
+    if (IpipStatus s = check_inner(inner); s != IpipStatus::ok) return s;
+    if (outer_src.size() != outer_dst.size() || (outer_src.size() != 4 && outer_src.size() != 16))
+        return IpipStatus::bad_address;
+    const bool inner_v4 = inner[0] >> 4 == 4;
+    const uint8_t protocol = inner_v4 ? kProtoIpv4 : kProtoIpv6;
+    const uint8_t tos = traffic_class(inner);  // DSCP copied, ECN copied (RFC 6040 normal mode)
+
+    if (outer_src.size() == 4) {
+        const size_t total = kIpv4HeaderSize + inner.size();
+        if (total > 0xffff) return IpipStatus::too_big;
+        out.resize(total);
+        uint8_t* h = out.data();
+        h[0] = 0x45;  // version 4, IHL 5: options are never copied
+        h[1] = tos;
+        put16(h + 2, uint16_t(total));
+        put16(h + 4, next_id_.fetch_add(1, std::memory_order_relaxed));
+        h[6] = inner_v4 ? uint8_t(inner[6] & kDf) : kDf;  // flags, fragment offset 0
+        h[7] = 0;
+        h[8] = kTtl;
+        h[9] = protocol;
+        put16(h + 10, 0);
+        std::copy(outer_src.begin(), outer_src.end(), h + 12);
+        std::copy(outer_dst.begin(), outer_dst.end(), h + 16);
+        put16(h + 10, internet_checksum({h, kIpv4HeaderSize}));
+        std::copy(inner.begin(), inner.end(), h + kIpv4HeaderSize);
+        return IpipStatus::ok;
+    }
+
+    if (inner.size() > 0xffff) return IpipStatus::too_big;  // no jumbograms
+    out.resize(kIpv6HeaderSize + inner.size());
+    uint8_t* h = out.data();
+    h[0] = uint8_t(0x60 | tos >> 4);
+    h[1] = uint8_t(tos << 4);
+    if (!inner_v4) {  // flow label copied (RFC 2473 §6.5 leaves it to the tunnel)
+        h[1] = uint8_t(h[1] | (inner[1] & 0x0f));
+        h[2] = inner[2];
+        h[3] = inner[3];
+    }
+    put16(h + 4, uint16_t(inner.size()));
+    h[6] = protocol;
+    h[7] = kTtl;
+    std::copy(outer_src.begin(), outer_src.end(), h + 8);
+    std::copy(outer_dst.begin(), outer_dst.end(), h + 24);
+    std::copy(inner.begin(), inner.end(), h + kIpv6HeaderSize);
+    return IpipStatus::ok;
+}
+
+IpipStatus IpipTunnel::decapsulate(std::span<const uint8_t> outer, std::vector<uint8_t>& out) {
+    out.clear();
+    if (outer.empty()) return IpipStatus::too_short;
+    size_t header = 0;
+    size_t end = 0;
+    uint8_t protocol = 0;
+    switch (outer[0] >> 4) {
+    case 4: {
+        if (outer.size() < kIpv4HeaderSize) return IpipStatus::too_short;
+        header = size_t(outer[0] & 0x0f) * 4;
+        end = get16(&outer[2]);
+        if (header < kIpv4HeaderSize || header > end || end > outer.size()) return IpipStatus::bad_length;
+        if (internet_checksum(outer.first(header)) != 0) return IpipStatus::bad_checksum;
+        if ((outer[6] & kMf) || (get16(&outer[6]) & 0x1fff)) return IpipStatus::fragment;
+        protocol = outer[9];
+        break;
+    }
+    case 6:
+        if (outer.size() < kIpv6HeaderSize) return IpipStatus::too_short;
+        header = kIpv6HeaderSize;
+        end = header + get16(&outer[4]);
+        if (end > outer.size()) return IpipStatus::bad_length;
+        protocol = outer[6];
+        break;
+    default:
+        return IpipStatus::bad_version;
+    }
+    if (protocol != kProtoIpv4 && protocol != kProtoIpv6) return IpipStatus::bad_protocol;
+
+    const auto inner = outer.subspan(header, end - header);
+    if (IpipStatus s = check_inner(inner); s != IpipStatus::ok) return s;
+    if ((inner[0] >> 4 == 4) != (protocol == kProtoIpv4)) return IpipStatus::bad_version;
+
+    const Ecn inner_ecn = Ecn(traffic_class(inner) & kEcnMask);
+    const Ecn outer_ecn = Ecn(traffic_class(outer) & kEcnMask);
+    bool drop = false;
+    const Ecn ecn = ecn_decapsulate(inner_ecn, outer_ecn, drop);
+    if (drop) return IpipStatus::ecn_drop;
+    out.assign(inner.begin(), inner.end());
+    if (ecn != inner_ecn) set_ecn(out, ecn);
+    return IpipStatus::ok;
+}
+
+}  // namespace kmod_sim::crypto

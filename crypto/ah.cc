@@ -3,9 +3,13 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "wire.h"
+
 namespace kmod_sim::crypto {
 
 namespace {
+
+using namespace wire;
 
 constexpr size_t kIpv4MinHeader = 20;
 constexpr size_t kIpv4MaxHeader = 60;
@@ -16,27 +20,6 @@ constexpr size_t kMaxIcvField = 40;  // 32-byte ICV plus IPv6 padding, rounded u
 // IPv6 headers that RFC 8200 §4.1 puts before AH; we do not walk them (see ah.h).
 constexpr bool before_ah(uint8_t next_header) {
     return next_header == 0 || next_header == 43 || next_header == 44;  // hop-by-hop, routing, fragment
-}
-
-void put16(uint8_t* p, uint16_t v) { p[0] = uint8_t(v >> 8), p[1] = uint8_t(v); }
-
-void put32(uint8_t* p, uint32_t v) {
-    p[0] = uint8_t(v >> 24), p[1] = uint8_t(v >> 16), p[2] = uint8_t(v >> 8), p[3] = uint8_t(v);
-}
-
-uint16_t get16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
-
-uint32_t get32(const uint8_t* p) {
-    return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | uint32_t(p[3]);
-}
-
-const char* name(Integrity integrity) {
-    switch (integrity) {
-    case Integrity::none: return "none";
-    case Integrity::hmac_sha2_256_128: return "hmac-sha2-256-128";
-    case Integrity::hmac_sha2_512_256: return "hmac-sha2-512-256";
-    }
-    return "?";
 }
 
 // RFC 4302 Appendix A: the IPv4 options that keep their bytes in the ICV input.
@@ -158,7 +141,7 @@ const char* to_string(AhStatus status) {
 }
 
 std::string Ah::check(Integrity integrity, size_t key_size) {
-    std::string what = std::string("AH with ") + name(integrity) + ": ";
+    std::string what = std::string("AH with ") + to_string(integrity) + ": ";
     if (integrity == Integrity::none) return what + "AH needs hmac-sha2-256-128 or hmac-sha2-512-256";
     const size_t want = info(integrity).key_bits / 8;
     if (key_size != want)

@@ -36,6 +36,24 @@ IntegrityInfo info(Integrity integrity) {
     return {0, 0};
 }
 
+const char* to_string(Cipher cipher) {
+    switch (cipher) {
+    case Cipher::null: return "null";
+    case Cipher::aes256_gcm16: return "aes256-gcm16";
+    case Cipher::chacha20_poly1305: return "chacha20-poly1305";
+    }
+    return "?";
+}
+
+const char* to_string(Integrity integrity) {
+    switch (integrity) {
+    case Integrity::none: return "none";
+    case Integrity::hmac_sha2_256_128: return "hmac-sha2-256-128";
+    case Integrity::hmac_sha2_512_256: return "hmac-sha2-512-256";
+    }
+    return "?";
+}
+
 bool available(Cipher cipher) {
     if (cipher != Cipher::aes256_gcm16) return true;
     // sodium_init() is idempotent and thread-safe; it fills in the CPU feature flags.

@@ -36,6 +36,10 @@ struct IntegrityInfo {
 CipherInfo info(Cipher cipher);
 IntegrityInfo info(Integrity integrity);
 
+// "chacha20-poly1305", "hmac-sha2-256-128", …: for messages.
+const char* to_string(Cipher cipher);
+const char* to_string(Integrity integrity);
+
 // Whether this machine can run the algorithm (AES-256-GCM needs the CPU's AES instructions).
 bool available(Cipher cipher);
 

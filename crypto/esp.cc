@@ -5,9 +5,13 @@
 
 #include "sodium_init.h"
 
+#include "wire.h"
+
 namespace kmod_sim::crypto {
 
 namespace {
+
+using namespace wire;
 
 constexpr size_t kSaltSize = 4;
 constexpr size_t kNonceSize = 12;  // salt || IV, RFC 4106 §4 and RFC 7634 §2
@@ -24,37 +28,6 @@ size_t salt_offset(Cipher cipher) {
 }
 
 constexpr size_t round16(size_t n) { return (n + 15) / 16 * 16; }
-
-void put32(uint8_t* p, uint32_t v) {
-    p[0] = uint8_t(v >> 24), p[1] = uint8_t(v >> 16), p[2] = uint8_t(v >> 8), p[3] = uint8_t(v);
-}
-
-void put64(uint8_t* p, uint64_t v) {
-    put32(p, uint32_t(v >> 32));
-    put32(p + 4, uint32_t(v));
-}
-
-uint32_t get32(const uint8_t* p) {
-    return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | uint32_t(p[3]);
-}
-
-const char* name(Cipher cipher) {
-    switch (cipher) {
-    case Cipher::null: return "null";
-    case Cipher::aes256_gcm16: return "aes256-gcm16";
-    case Cipher::chacha20_poly1305: return "chacha20-poly1305";
-    }
-    return "?";
-}
-
-const char* name(Integrity integrity) {
-    switch (integrity) {
-    case Integrity::none: return "none";
-    case Integrity::hmac_sha2_256_128: return "hmac-sha2-256-128";
-    case Integrity::hmac_sha2_512_256: return "hmac-sha2-512-256";
-    }
-    return "?";
-}
 
 // AEAD AAD (RFC 4106 §5, RFC 7634 §2.1): SPI || seq, or SPI || seq-high || seq-low with ESN.
 size_t build_aad(uint8_t* aad, uint32_t spi, uint64_t seq, bool esn) {
@@ -82,7 +55,7 @@ const char* to_string(EspStatus status) {
 }
 
 std::string Esp::check(Cipher cipher, Integrity integrity, size_t key_size) {
-    std::string what = std::string("ESP ") + name(cipher) + " with " + name(integrity) + ": ";
+    std::string what = std::string("ESP ") + to_string(cipher) + " with " + to_string(integrity) + ": ";
     if (cipher == Cipher::null) {
         // RFC 4303 §3.2: NULL encryption without integrity protects nothing.
         if (integrity == Integrity::none)

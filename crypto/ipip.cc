@@ -2,20 +2,17 @@
 
 #include <algorithm>
 
+#include "wire.h"
+
 namespace kmod_sim::crypto {
 
 namespace {
 
+using namespace wire;
+
 constexpr uint8_t kDf = 0x40;       // in byte 6 of an IPv4 header
 constexpr uint8_t kMf = 0x20;
 constexpr uint8_t kEcnMask = 0x03;
-
-uint16_t get16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
-
-void put16(uint8_t* p, uint16_t v) {
-    p[0] = uint8_t(v >> 8);
-    p[1] = uint8_t(v);
-}
 
 // The traffic class / TOS byte: DSCP in the top six bits, ECN in the low two.
 uint8_t traffic_class(std::span<const uint8_t> packet) {

@@ -1,5 +1,5 @@
 // kmod-sim: the emulated KLIPS module as a process (DESIGN.md "At run time"). It owns one
-// Klips, answers PF_KEY v2 on RUN_DIR/pfkey and mounts the module's /proc files read-only on
+// Klips, answers PF_KEY v2 on RUN_DIR/pfkey, takes packets on RUN_DIR/packets and mounts the module's /proc files read-only on
 // RUN_DIR/proc, until SIGINT, SIGTERM or SIGHUP.
 #include <fcntl.h>
 #include <signal.h>
@@ -19,6 +19,7 @@
 #include "kmod_sim/module/pfkey_handler.h"
 #include "kmod_sim/module/proc_view.h"
 #include "options.h"
+#include "packet_server.h"
 #include "pfkey_server.h"
 #include "run_dir.h"
 
@@ -94,6 +95,15 @@ private:
     int fd_ = -1;
 };
 
+// Hands the module's messages to the PF_KEY server, which is built after the module.
+struct KlipsEventsRelay final : KlipsEvents {
+    KlipsEvents* target = nullptr;
+    bool acquire(std::vector<uint8_t> message) override { return target && target->acquire(std::move(message)); }
+    void expire(std::vector<uint8_t> message) override {
+        if (target) target->expire(std::move(message));
+    }
+};
+
 fusefs::GeneratedTree view_tree(const Klips& klips, std::string* error) {
     fusefs::GeneratedTree tree;
     for (ProcEntry& entry : proc_entries(klips)) {
@@ -136,12 +146,22 @@ int run(const Options& options) {
     std::shared_ptr<const Clock> clock;
     if (options.manual_clock) clock = manual = std::make_shared<ManualClock>(0);
     else clock = std::make_shared<BootClock>();
-    Klips klips(KlipsConfig{options.profile, KMOD_SIM_VERSION, clock, is_local_address});
+    // The PF_KEY server is where the module's ACQUIRE and EXPIRE go; it needs the handler,
+    // which needs the module: the server's events are wired in before any packet flows.
+    KlipsEventsRelay events;
+    Klips klips(KlipsConfig{options.profile, KMOD_SIM_VERSION, clock, is_local_address, &events});
+    PacketServer packets(klips);
 
     std::mt19937 random{std::random_device{}()};
-    PfkeyHandler handler(klips, PfkeyHost{device_mtu, manual.get(), [&random] { return uint32_t(random()); }});
+    PfkeyHandler handler(klips, PfkeyHost{device_mtu, manual.get(), [&random] { return uint32_t(random()); },
+                                          [&packets](std::vector<uint8_t> packet) { packets.reinject(std::move(packet)); }});
     PfkeyServer server(handler);
+    events.target = &server;
     if (auto error = server.listen(run_dir.pfkey_socket())) {
+        starter.failed(*error);
+        return 1;
+    }
+    if (auto error = packets.start(run_dir.packet_socket())) {
         starter.failed(*error);
         return 1;
     }
@@ -180,6 +200,7 @@ int run(const Options& options) {
 
     // Unmount first: readers holding files open get ENOTCONN rather than a hang.
     view.stop();
+    packets.stop();
     server.close_all();
     close(signal_fd);
     run_dir.release();

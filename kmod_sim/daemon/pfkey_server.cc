@@ -3,10 +3,9 @@
 #include <poll.h>
 #include <string.h>  // explicit_bzero
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,12 +13,15 @@
 #include <cstring>
 #include <new>
 
+#include "unix_listener.h"
+
 namespace kmod_sim::daemon {
 
 namespace {
 
 constexpr uint64_t kListenTag = 1;  // epoll tags; anything else is a Client*
 constexpr uint64_t kSignalTag = 2;
+constexpr uint64_t kEventTag = 3;
 constexpr size_t kSlots = 64;        // datagrams taken per recvmmsg
 constexpr size_t kBatch = 64;        // datagrams given per sendmmsg
 constexpr size_t kOwnBacklog = 1024; // own answers waiting before we stop reading the client
@@ -41,29 +43,64 @@ PfkeyServer::PfkeyServer(PfkeyHandler& handler) : handler_(handler), own_uid_(ge
 PfkeyServer::~PfkeyServer() { close_all(); }
 
 std::optional<std::string> PfkeyServer::listen(const std::string& path) {
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (path.size() >= sizeof address.sun_path) return "socket path too long: " + path;
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) return errno_text("epoll_create1");
-    listen_fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (listen_fd_ < 0) return errno_text("socket");
-    // The caller holds the run directory's lock, so a socket file there is a dead instance's.
-    if (unlink(path.c_str()) != 0 && errno != ENOENT) return errno_text("cannot remove stale " + path);
-    // Created 0600 from the start: no moment in which another user could connect.
-    const mode_t old_mask = umask(0177);
-    const int bound = bind(listen_fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address);
-    umask(old_mask);
-    if (bound != 0) return errno_text("cannot bind " + path);
+    event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (event_fd_ < 0) return errno_text("eventfd");
+    if (auto error = listen_seqpacket(path, &listen_fd_)) return error;
     path_ = path;
-    if (::listen(listen_fd_, SOMAXCONN) != 0) return errno_text("cannot listen on " + path);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = kListenTag;
     if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev) != 0) return errno_text("epoll_ctl");
+    ev.data.u64 = kEventTag;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, event_fd_, &ev) != 0) return errno_text("epoll_ctl");
     return std::nullopt;
+}
+
+// ---- messages from the data plane (KlipsEvents), posted from packet threads
+
+bool PfkeyServer::acquire(std::vector<uint8_t> message) {
+    if (esp_listeners_.load(std::memory_order_relaxed) == 0) return false;  // KLIPS: EPROTONOSUPPORT
+    post(Posted{std::move(message), true});
+    return true;
+}
+
+void PfkeyServer::expire(std::vector<uint8_t> message) { post(Posted{std::move(message), false}); }
+
+void PfkeyServer::post(Posted posted) {
+    {
+        std::lock_guard lock(posted_mutex_);
+        if (posted_.size() >= kMaxQueued) return;  // nobody is reading them: as a full socket, lost
+        posted_.push_back(std::move(posted));
+    }
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(event_fd_, &one, sizeof one);
+}
+
+void PfkeyServer::deliver_posted() {
+    uint64_t count;
+    [[maybe_unused]] ssize_t n = read(event_fd_, &count, sizeof count);
+    std::deque<Posted> posted;
+    {
+        std::lock_guard lock(posted_mutex_);
+        posted.swap(posted_);
+    }
+    for (Posted& p : posted) {
+        for (auto& client : clients_) {
+            if (client->dead || client->others.size() >= kMaxQueued) continue;
+            if (p.esp_registered_only && !(client->state.registered_satypes & (1u << pfkey::kSaTypeEsp))) continue;
+            client->others.push_back(p.message);
+        }
+    }
+}
+
+void PfkeyServer::count_esp_listeners() {
+    uint32_t n = 0;
+    for (const auto& client : clients_) {
+        if (!client->dead && (client->state.registered_satypes & (1u << pfkey::kSaTypeEsp))) ++n;
+    }
+    esp_listeners_.store(n, std::memory_order_relaxed);
 }
 
 int PfkeyServer::run(int signal_fd) {
@@ -82,6 +119,8 @@ int PfkeyServer::run(int signal_fd) {
             const uint64_t tag = events[i].data.u64;
             if (tag == kListenTag) {
                 accept_clients();
+            } else if (tag == kEventTag) {
+                deliver_posted();
             } else if (tag == kSignalTag) {
                 signalfd_siginfo info{};
                 if (read(signal_fd, &info, sizeof info) == sizeof info) return static_cast<int>(info.ssi_signo);
@@ -96,20 +135,12 @@ int PfkeyServer::run(int signal_fd) {
             }
         }
         reap();
+        count_esp_listeners();
     }
 }
 
 void PfkeyServer::accept_clients() {
-    for (;;) {
-        const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;  // EAGAIN, or a peer that left before we got to it
-        ucred peer{};
-        socklen_t length = sizeof peer;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0 ||
-            (peer.uid != own_uid_ && peer.uid != 0)) {
-            close(fd);  // the 0600 mode already keeps others out; this is the second lock
-            continue;
-        }
+    for (int fd; (fd = accept_trusted(listen_fd_, own_uid_)) >= 0;) {
         auto client = std::make_unique<Client>();
         client->fd = fd;
         epoll_event ev{};
@@ -274,6 +305,10 @@ void PfkeyServer::close_all() {
     if (epoll_fd_ >= 0) {
         close(epoll_fd_);
         epoll_fd_ = -1;
+    }
+    if (event_fd_ >= 0) {
+        close(event_fd_);
+        event_fd_ = -1;
     }
 }
 

@@ -7,13 +7,18 @@
 // own answers are never dropped: while they wait, the server stops reading from that client.
 // A client that sends garbage gets EINVAL answers; one that vanishes is forgotten; neither
 // holds up anybody else.
+//
+// It is also where the data plane's ACQUIRE and EXPIRE messages go (KlipsEvents): packet
+// threads post them, and the loop hands them to the sockets registered for ESP or to all.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
+#include <atomic>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,13 +27,13 @@
 
 namespace kmod_sim::daemon {
 
-class PfkeyServer {
+class PfkeyServer final : public KlipsEvents {
 public:
     static constexpr size_t kMaxQueued = 4096;          // others' echoes waiting for a slow reader
     static constexpr size_t kMaxDatagram = 64 * 1024;   // larger ones are answered EMSGSIZE
 
     explicit PfkeyServer(PfkeyHandler& handler);
-    ~PfkeyServer();
+    ~PfkeyServer() override;
     PfkeyServer(const PfkeyServer&) = delete;
     PfkeyServer& operator=(const PfkeyServer&) = delete;
 
@@ -41,6 +46,10 @@ public:
 
     // Closes every client and the listening socket, and removes the socket file.
     void close_all();
+
+    // KlipsEvents, from any thread. acquire() is false when no socket is registered for ESP.
+    bool acquire(std::vector<uint8_t> message) override;
+    void expire(std::vector<uint8_t> message) override;
 
 private:
     struct Client {
@@ -61,6 +70,14 @@ private:
     void update_interest(Client& client);
     void reap();
 
+    struct Posted {
+        std::vector<uint8_t> message;
+        bool esp_registered_only;  // ACQUIRE; EXPIRE goes to every socket
+    };
+    void post(Posted posted);
+    void deliver_posted();
+    void count_esp_listeners();
+
     PfkeyHandler& handler_;
     std::string path_;
     int listen_fd_ = -1;
@@ -69,6 +86,11 @@ private:
     std::vector<PfkeyAnswer> answers_;             // reused for each datagram
     std::vector<std::unique_ptr<uint8_t[]>> buffers_;  // receive slots for recvmmsg
     uid_t own_uid_;
+
+    int event_fd_ = -1;  // wakes the loop for posted messages
+    std::mutex posted_mutex_;
+    std::deque<Posted> posted_;
+    std::atomic<uint32_t> esp_listeners_{0};
 };
 
 }  // namespace kmod_sim::daemon

@@ -33,6 +33,7 @@ public:
     const std::string& path() const { return dir_; }
     std::string pid_file() const { return dir_ + "/kmod-sim.pid"; }
     std::string pfkey_socket() const { return dir_ + "/pfkey"; }
+    std::string packet_socket() const { return dir_ + "/packets"; }
     std::string view() const { return dir_ + "/proc"; }
 
 private:

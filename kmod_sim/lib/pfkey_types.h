@@ -117,6 +117,9 @@ enum SaFlags : uint32_t {
     kSaFlagXClearFlow = 4,
     kSaFlagXInFlow = 8,
     kSaFlagXPolicyOnly = 16,
+    // kmod-sim's own (no KLIPS had it): ESP/AH with 64-bit extended sequence numbers
+    // (RFC 4303 §2.2.1), set by `ipsec spi --esn`.
+    kSaFlagXEsn = 0x10000,
 };
 
 // sadb_sa_auth

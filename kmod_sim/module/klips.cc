@@ -1,5 +1,7 @@
 #include "klips.h"
 
+#include "pfkey_notify.h"
+
 #include <cerrno>
 #include <mutex>
 #include <shared_mutex>
@@ -58,13 +60,51 @@ int Klips::add_inbound_policy(const Said& said, const Subnet& src, const Subnet&
     return 0;
 }
 
+// ---- the data plane's shared pieces
+
+PacketResult Klips::emit(std::span<const uint8_t> packet, PacketWork& work, PacketVerdict verdict, PacketPort port) {
+    std::vector<uint8_t>& out = work.buffers[work.current];
+    out.assign(packet.begin(), packet.end());
+    PacketResult r;
+    r.verdict = verdict;
+    r.port = port;
+    r.packet = out;
+    return r;
+}
+
+void Klips::count_eroute(Eroute& e) {
+    std::atomic_ref<uint32_t>(e.count).fetch_add(1, std::memory_order_relaxed);
+    std::atomic_ref<uint64_t>(e.lasttime).store(now(), std::memory_order_relaxed);
+}
+
+void Klips::count_use(SecurityAssociation& sa, size_t bytes) {
+    const uint64_t now_s = now();
+    std::lock_guard lock(sa.transform->mutex);
+    sa.life.bytes.count += bytes;
+    ++sa.life.packets.count;
+    if (sa.life.usetime.count == 0) sa.life.usetime.count = now_s;
+    sa.last_used = now_s;
+}
+
+void Klips::notify_expire(const SecurityAssociation& sa, bool hard) {
+    if (config_.events) config_.events->expire(expire_message(next_pfkey_seq(), sa, hard));
+}
+
+void Klips::delete_expired(const std::vector<Said>& expired) {
+    std::unique_lock lock(mutex_);
+    for (const Said& said : expired) {
+        const SecurityAssociation* sa = sadb_.find(said);
+        // Only the SA that expired: a new one may have been added under its SAID meanwhile.
+        if (sa && sa->transform && sa->transform->hard_expired) sadb_.remove(said);
+    }
+}
+
 std::optional<Said> Klips::route_packet(const PacketSelector& packet, EroutCache* cache) {
     std::shared_lock lock(mutex_);
     EroutRef ref = cache ? cache->match(eroutes_, packet) : eroutes_.match(packet);
     if (!ref) return std::nullopt;
     Eroute& e = eroutes_.at(ref);
-    std::atomic_ref<uint32_t>(e.count).fetch_add(1, std::memory_order_relaxed);
-    std::atomic_ref<uint64_t>(e.lasttime).store(now(), std::memory_order_relaxed);
+    count_eroute(e);
     return e.said;
 }
 
@@ -144,9 +184,7 @@ std::optional<SecurityAssociation> Klips::find_sa(const Said& said) const {
     std::shared_lock lock(mutex_);
     const SecurityAssociation* sa = sadb_.find(said);
     if (!sa) return std::nullopt;
-    SecurityAssociation copy = *sa;
-    copy.inner = copy.outer = nullptr;
-    return copy;
+    return record_copy(*sa);
 }
 
 // ---- tncfg, debug, traps
@@ -200,8 +238,7 @@ std::vector<SaRow> Klips::sa_rows() const {
     std::vector<SaRow> rows;
     rows.reserve(sadb_.size());
     for (const SecurityAssociation* sa : sadb_.in_listing_order()) {
-        SaRow& row = rows.emplace_back(SaRow{*sa});
-        row.sa.inner = row.sa.outer = nullptr;
+        rows.push_back(SaRow{record_copy(*sa)});
     }
     return rows;
 }

@@ -20,7 +20,9 @@
 #include "kmod_sim_version.h"
 #include "eroute_cache.h"
 #include "eroute_table.h"
+#include "ip_packet.h"
 #include "klipsdebug.h"
+#include "packet_result.h"
 #include "rw_lock.h"
 #include "sadb.h"
 #include "tncfg.h"
@@ -30,12 +32,26 @@ namespace kmod_sim {
 // Which KLIPS the /proc files imitate (DESIGN.md "Two output profiles, one model").
 enum class OutputProfile { seed, openswan };
 
+// What the data plane tells the PF_KEY sockets (spec/klips.md §6.4, §7.7). The daemon's
+// socket server implements it; messages are complete PF_KEY v2 datagrams.
+class KlipsEvents {
+public:
+    virtual ~KlipsEvents() = default;
+    // An ACQUIRE for the sockets registered for ESP: false when none is (KLIPS's
+    // EPROTONOSUPPORT), and then no %hold is installed.
+    virtual bool acquire(std::vector<uint8_t> message) = 0;
+    // An EXPIRE, soft or hard, for every open socket.
+    virtual void expire(std::vector<uint8_t> message) = 0;
+};
+
 struct KlipsConfig {
     OutputProfile profile = OutputProfile::seed;
     std::string version = KMOD_SIM_VERSION;
     std::shared_ptr<const Clock> clock;  // required
     // Whether an address is one of this host's: decides an SA's direction when it is added.
     std::function<bool(const IpAddress&)> is_local_address;
+    // Where ACQUIRE and EXPIRE go; null drops them (and %trap then never installs a %hold).
+    KlipsEvents* events = nullptr;
 };
 
 struct EroutRequest {
@@ -85,6 +101,14 @@ public:
     // thread passes its own cache.
     std::optional<Said> route_packet(const PacketSelector& packet, EroutCache* cache = nullptr);
 
+    // ---- the data plane (spec/klips.md §6.3-§7.7)
+    // A packet the host routed into an ipsecN device: eroute lookup and count, then the
+    // eroute's magic action or its SA group applied inner to outer.
+    PacketResult xmit(std::span<const uint8_t> packet, PacketWork& work);
+    // A packet from the network: its ESP, AH and IPComp headers checked and removed by the SAs
+    // they name, the tunnel stripped and the inner packet checked against the group's policy.
+    PacketResult rcv(std::span<const uint8_t> packet, PacketWork& work);
+
     // ---- SAs (SADB_ADD / DELETE / FLUSH / X_GRPSA)
     // 0 or EEXIST. Sets the direction, the addtime stamp and clears the links.
     int add_sa(SecurityAssociation sa);
@@ -123,6 +147,25 @@ public:
     size_t sa_count() const;
 
 private:
+    // ---- the data plane's pieces (klips_xmit.cc, klips_rcv.cc, klips_sa_use.cc)
+    DropReason admit(SecurityAssociation& sa, std::vector<Said>* expired);
+    DropReason apply_outbound(SecurityAssociation& sa, std::span<const uint8_t> in, PacketWork& work,
+                              std::vector<Said>* expired);
+    DropReason apply_bundle(const Said& said, PacketWork& work, uint8_t* transforms, std::vector<Said>* expired);
+    PacketResult hold_or_trap(std::span<const uint8_t> packet, const PacketSelector& selector, PacketWork& work);
+    DropReason apply_inbound(SecurityAssociation& sa, const IpHeader& header, PacketWork& work);
+    template <typename Open>
+    DropReason authenticate(SecurityAssociation& sa, uint32_t seq_low, bool esn, Open&& open);
+    // The packet, unchanged, as what came out.
+    static PacketResult emit(std::span<const uint8_t> packet, PacketWork& work, PacketVerdict verdict,
+                             PacketPort port);
+    void count_eroute(Eroute& e);
+    void count_use(SecurityAssociation& sa, size_t bytes);
+    void notify_expire(const SecurityAssociation& sa, bool hard);
+    // Deletes the groups whose hard lifetime passed (write lock).
+    void delete_expired(const std::vector<Said>& expired);
+    uint32_t next_pfkey_seq() { return pfkey_seq_.fetch_add(1, std::memory_order_relaxed) + 1; }
+
     KlipsConfig config_;
     mutable RwLock mutex_;
     EroutTable eroutes_;
@@ -131,6 +174,7 @@ private:
     KlipsDebug debug_;
     std::atomic<uint32_t> trap_count_{0};
     std::atomic<uint32_t> trap_sendcount_{0};
+    std::atomic<uint32_t> pfkey_seq_{0};  // ACQUIRE and EXPIRE numbers
 };
 
 }  // namespace kmod_sim

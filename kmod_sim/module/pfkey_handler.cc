@@ -228,9 +228,15 @@ PfkeyHandler::Outcome PfkeyHandler::add_flow(const Message& m) {
                                          m.identity_dst ? m.identity_dst->text : std::string()};
     }
     if (flags & kSaFlagXReplaceFlow) {
-        // The held packets are released here: re-sending them needs the data plane.
+        // The old eroute's held packets are sent again, through the new one (spec/klips.md §6.5).
         std::unique_ptr<HeldPackets> held;
-        return {klips_.replace_eroute(request, &held), Audience::all, false};
+        const int error = klips_.replace_eroute(request, &held);
+        if (error == 0 && held && host_.reinject) {
+            for (auto* packet : {&held->first, &held->last}) {
+                if (!packet->empty()) host_.reinject(std::move(*packet));
+            }
+        }
+        return {error, Audience::all, false};
     }
     return {klips_.add_eroute(request), Audience::all, false};
 }

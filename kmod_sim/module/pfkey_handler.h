@@ -10,7 +10,8 @@
 //
 // Handled: GETSPI, UPDATE, ADD, DELETE, GET, REGISTER, FLUSH, DUMP, X_PROMISC, X_GRPSA,
 // X_ADDFLOW, X_DELFLOW, X_DEBUG, and kmod-sim's X_TNCFG and X_CLOCK (pfkey_types.h).
-// ACQUIRE, EXPIRE and X_PCHANGE travel from the kernel only: EOPNOTSUPP.
+// ACQUIRE, EXPIRE and X_PCHANGE travel from the kernel only: EOPNOTSUPP. X_ADDFLOW with
+// REPLACEFLOW hands the replaced eroute's held packets to PfkeyHost::reinject.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +46,9 @@ struct PfkeyHost {
     ManualClock* manual_clock = nullptr;
     // GETSPI's choice of SPI.
     std::function<uint32_t()> random;
+    // Sends a packet again through the data plane (held packets after REPLACEFLOW); null
+    // frees them instead.
+    std::function<void(std::vector<uint8_t>)> reinject;
 };
 
 // The failure answer to `request`: its sadb_msg header (as much of it as was readable) with

@@ -10,29 +10,12 @@ namespace {
 
 using namespace pfkey;
 
-std::optional<crypto::Cipher> esp_cipher(uint8_t id) {
-    switch (id) {
-    case kEncryptNull: return crypto::Cipher::null;
-    case kEncryptAesGcm16: return crypto::Cipher::aes256_gcm16;
-    case kEncryptChacha20Poly1305: return crypto::Cipher::chacha20_poly1305;
-    default: return std::nullopt;
-    }
-}
-
-std::optional<crypto::Integrity> integrity(uint8_t id) {
-    switch (id) {
-    case kAuthSha2_256: return crypto::Integrity::hmac_sha2_256_128;
-    case kAuthSha2_512: return crypto::Integrity::hmac_sha2_512_256;
-    default: return std::nullopt;
-    }
-}
-
 uint16_t key_bits(const std::optional<KeyExt>& key) { return key ? key->bits : 0; }
 
 // An HMAC-authenticated SA (AH, or ESP with NULL encryption): the algorithm and key size.
 int set_integrity(const Message& m, SecurityAssociation* sa) {
-    auto alg = integrity(m.sa->auth);
-    if (!alg || key_bits(m.key_auth) != crypto::info(*alg).key_bits) return EINVAL;
+    auto alg = integrity_of(m.sa->auth);
+    if (!alg || *alg == crypto::Integrity::none || key_bits(m.key_auth) != crypto::info(*alg).key_bits) return EINVAL;
     sa->auth_alg = m.sa->auth;
     sa->auth_key_bits = key_bits(m.key_auth);
     sa->auth_bits = crypto::info(*alg).icv_bits;
@@ -40,7 +23,7 @@ int set_integrity(const Message& m, SecurityAssociation* sa) {
 }
 
 int set_esp(const Message& m, SecurityAssociation* sa) {
-    auto cipher = esp_cipher(m.sa->encrypt);
+    auto cipher = esp_cipher_of(m.sa->encrypt);
     if (!cipher || !crypto::available(*cipher)) return EINVAL;
     sa->enc_alg = m.sa->encrypt;
     if (*cipher == crypto::Cipher::null) {
@@ -124,6 +107,14 @@ int sa_from_message(const Message& m, SecurityAssociation* sa) {
         if (l->hard != 0 && (l->soft == 0 || l->soft > l->hard)) l->soft = l->hard;  // soft clamped to hard
     }
     sa->pid = m.pid;
+
+    // The keys go into the SA's transform, and only there; the message's copy is wiped by
+    // the caller.
+    auto key = [](const std::optional<KeyExt>& k) {
+        return k ? std::span<const uint8_t>(k->bytes) : std::span<const uint8_t>();
+    };
+    sa->transform = make_sa_transform(*sa, SaKeys{key(m.key_auth), key(m.key_encrypt)}, nullptr);
+    if (!sa->transform) return EINVAL;
     return 0;
 }
 
@@ -170,7 +161,7 @@ bool supported_algorithms(uint8_t satype, Message* reply) {
     auto hmacs = [] {
         SupportedExt s;
         for (uint8_t id : {kAuthSha2_256, kAuthSha2_512}) {
-            const uint16_t bits = crypto::info(*integrity(id)).key_bits;
+            const uint16_t bits = crypto::info(*integrity_of(id)).key_bits;
             s.algs.push_back(Alg{id, 0, bits, bits});
         }
         return s;
@@ -184,7 +175,7 @@ bool supported_algorithms(uint8_t satype, Message* reply) {
         SupportedExt enc;
         enc.algs.push_back(Alg{kEncryptNull, 0, 0, 0});
         for (uint8_t id : {kEncryptAesGcm16, kEncryptChacha20Poly1305}) {
-            const crypto::Cipher cipher = *esp_cipher(id);
+            const crypto::Cipher cipher = *esp_cipher_of(id);
             if (!crypto::available(cipher)) continue;
             const crypto::CipherInfo info = crypto::info(cipher);
             enc.algs.push_back(Alg{id, static_cast<uint8_t>(info.iv_bits), info.key_bits, info.key_bits});

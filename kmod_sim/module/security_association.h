@@ -1,15 +1,17 @@
 // A Security Association as KLIPS's SADB held it (struct ipsec_sa; spec/klips.md §4, §7):
 // identity, algorithms, replay state, error counters, lifetimes, inbound policy and the
-// links of its group. Key material is not kept here: the data plane owns it.
+// links of its group. Key material is not in the record: it lives in the SA's transform.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "kmod_sim/lib/pfkey_types.h"
 #include "kmod_sim/lib/said.h"
 #include "kmod_sim/lib/subnet.h"
+#include "sa_transform.h"
 
 namespace kmod_sim {
 
@@ -70,9 +72,24 @@ struct SecurityAssociation {
     SecurityAssociation* inner = nullptr;
     SecurityAssociation* outer = nullptr;
 
+    // Keys, crypto state, replay window and sequence counter (sa_transform.h); null for a
+    // LARVAL SA. Snapshot rows leave it null.
+    std::shared_ptr<SaTransform> transform;
+
     uint32_t ref = 0;         // SAref table index
     uint32_t pid = 0;         // of the process that added it
     uint64_t add_order = 0;   // newer SAs list first within a hash bucket
 };
+
+// The lifetimes against their limits (spec/klips.md §7.7): a count, or the seconds since the
+// SA was added or first used, strictly greater than a limit passes it. Allocations are never
+// enforced. Call under the SA's transform mutex.
+enum class LifeCheck { ok, soft, hard };
+LifeCheck check_lifetimes(const SecurityAssociation& sa, uint64_t now);
+
+// A copy of the record for a listing or a message: without its links and its transform.
+// record_copy takes the transform's mutex; record_copy_locked is for a caller holding it.
+SecurityAssociation record_copy(const SecurityAssociation& sa);
+SecurityAssociation record_copy_locked(const SecurityAssociation& sa);
 
 }  // namespace kmod_sim

@@ -13,6 +13,7 @@ Plan tncfg_command(const Invocation&);
 Plan klipsdebug_command(const Invocation&);
 Plan pf_key_command(const Invocation&);
 Plan look_command(const Invocation&);
+Plan inject_command(const Invocation&);
 
 std::vector<char*> Invocation::argv() const {
     std::vector<char*> argv;
@@ -32,6 +33,7 @@ const std::vector<CommandInfo>& commands() {
         {"klipsdebug", klipsdebug_command, "set and clear KLIPS's debug switches (ipsec_klipsdebug)"},
         {"pf_key", pf_key_command, "register and print every PF_KEY message until stopped"},
         {"look", look_command, "one-screen summary: eroutes, SA groups, SAs, devices"},
+        {"inject", inject_command, "replay a pcap capture through the engine, out or in; save what came out"},
         {"batch", batch_command, "run many commands from a file or standard input over one connection"},
     };
     return table;

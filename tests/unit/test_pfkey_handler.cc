@@ -54,7 +54,7 @@ struct Harness {
                                               if (name == "eth0") return 1500;
                                               return std::nullopt;
                                           },
-                                          clock.get(), [this] { return next_random++; }}};
+                                          clock.get(), [this] { return next_random++; }, nullptr}};
     PfkeySocket socket;
 
     std::vector<PfkeyAnswer> ask_bytes(std::span<const uint8_t> bytes) {
@@ -561,7 +561,7 @@ TEST_CASE("pfkey handler: X_DEBUG, X_TNCFG and X_CLOCK", "[pfkey_handler]") {
     CHECK(h.klips.now() == 5);
 
     Klips real_klips{KlipsConfig{OutputProfile::seed, "test", h.clock, nullptr}};
-    PfkeyHandler real(real_klips, PfkeyHost{nullptr, nullptr, [] { return 0u; }});
+    PfkeyHandler real(real_klips, PfkeyHost{nullptr, nullptr, [] { return 0u; }, nullptr});
     std::vector<PfkeyAnswer> answers;
     auto bytes = encode(clock);
     real.handle(*bytes, h.socket, &answers);

@@ -1,0 +1,20 @@
+// The ICMP error %reject sends back to the host (spec/klips.md §6.4): destination
+// unreachable, "communication administratively prohibited" (ICMP type 3 code 13, RFC 1812
+// §5.2.7.1; ICMPv6 type 1 code 1, RFC 4443 §3.1), from the packet's destination to its
+// source, quoting as much of the packet as keeps the error within 576 bytes (IPv4, RFC 1812
+// §4.3.2.3) or 1280 bytes (IPv6, RFC 4443 §2.4).
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "ip_packet.h"
+
+namespace kmod_sim {
+
+// Writes the error into out. false (and out empty) when none may be sent (RFC 1122
+// §3.2.2, RFC 4443 §2.4): the packet is itself an ICMP error, a later fragment, or from an
+// unspecified or multicast source.
+bool icmp_reject(std::span<const uint8_t> packet, const IpHeader& header, std::vector<uint8_t>& out);
+
+}  // namespace kmod_sim

@@ -1,0 +1,317 @@
+// Klips::xmit: a packet the host routed into an ipsecN device (spec/klips.md §6.3, §6.4, §7.3;
+// KLIPS's ipsec_tunnel_start_xmit → ipsec_xmit_encap_bundle).
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+#include <shared_mutex>
+
+#include "icmp_reject.h"
+#include "ip_packet.h"
+#include "klips.h"
+#include "packet_selector.h"
+#include "pfkey_notify.h"
+
+namespace kmod_sim {
+
+namespace {
+
+constexpr uint16_t kIkePort = 500;
+// A packet leaving one tunnel may match an eroute into another (nested tunnels); KLIPS
+// followed such eroutes while their destinations changed. Bounded here against loops.
+constexpr int kMaxNesting = 4;
+constexpr uint64_t kMaxSeq32 = 0xffffffffu;
+
+PacketResult dropped(DropReason reason) {
+    PacketResult r;
+    r.verdict = PacketVerdict::dropped;
+    r.reason = reason;
+    return r;
+}
+
+bool is_magic(const Said& said) { return said.proto == kSaInt; }
+
+}  // namespace
+
+// The bookkeeping before an SA handles a packet, in either direction (§7.3, §7.4): state,
+// then the lifetimes (hard: EXPIRE, the group goes, the packet is dropped; soft: one EXPIRE,
+// state DYING, the packet goes on). Under the read lock; a group to delete is left in
+// *expired for the caller to delete once it holds the write lock.
+DropReason Klips::admit(SecurityAssociation& sa, std::vector<Said>* expired) {
+    SaTransform* t = sa.transform.get();
+    if (!t || sa.state == pfkey::kSaStateLarval || sa.state == pfkey::kSaStateDead) return DropReason::sa_not_mature;
+    const uint64_t now_s = now();
+    std::unique_lock lock(t->mutex);
+    if (t->hard_expired) return DropReason::hard_expired;
+    const LifeCheck check = check_lifetimes(sa, now_s);
+    if (check == LifeCheck::hard) {
+        t->hard_expired = true;
+        const SecurityAssociation copy = record_copy_locked(sa);
+        lock.unlock();
+        notify_expire(copy, true);
+        expired->push_back(sa.said);
+        return DropReason::hard_expired;
+    }
+    if (check == LifeCheck::soft && !t->soft_expired) {
+        t->soft_expired = true;
+        sa.state = pfkey::kSaStateDying;
+        const SecurityAssociation copy = record_copy_locked(sa);
+        lock.unlock();
+        notify_expire(copy, false);
+    }
+    return DropReason::none;
+}
+
+// One SA's transform on the way out: `in` becomes `out` (tun: a new outer header; comp, esp:
+// inserted after the IP header; ah: inserted and the header covered).
+DropReason Klips::apply_outbound(SecurityAssociation& sa, std::span<const uint8_t> in, PacketWork& work,
+                                 std::vector<Said>* expired) {
+    if (DropReason why = admit(sa, expired); why != DropReason::none) return why;
+    SaTransform& t = *sa.transform;
+    std::vector<uint8_t>& out = work.buffers[work.current ^ 1];
+    auto h = parse_ip_header(in);
+    if (!h) return DropReason::malformed;
+    in = in.first(h->total_size);
+    const std::span<const uint8_t> payload = in.subspan(h->header_size);
+
+    // ESP and AH number their packets (§7.3: a 32-bit counter about to wrap is a hard expiry).
+    // KLIPS kept the counter in the replay window's "last" field, which ipsec_spi shows as seq=.
+    auto next_seq = [&](bool esn) -> std::optional<uint64_t> {
+        std::lock_guard lock(t.mutex);
+        if (!esn && t.next_seq > kMaxSeq32) return std::nullopt;
+        sa.replay_last_seq = static_cast<uint32_t>(t.next_seq);
+        return t.next_seq++;
+    };
+    auto exhausted = [&] {
+        std::unique_lock lock(t.mutex);
+        if (t.hard_expired) return DropReason::seq_exhausted;
+        t.hard_expired = true;
+        const SecurityAssociation copy = record_copy_locked(sa);
+        lock.unlock();
+        notify_expire(copy, true);
+        expired->push_back(sa.said);
+        return DropReason::seq_exhausted;
+    };
+
+    switch (sa.said.proto) {
+    case kSaTun: {
+        const crypto::IpipStatus status = t.ipip->encapsulate(in, sa.src.bytes(), sa.said.dst.bytes(), out);
+        if (status == crypto::IpipStatus::too_big) return DropReason::too_big;
+        if (status != crypto::IpipStatus::ok) return DropReason::malformed;
+        break;
+    }
+    case kSaComp: {
+        if (h->version == 6 && ipv6_header_before_ipsec(h->protocol)) return DropReason::unsupported;
+        crypto::CompResult result = crypto::CompResult::skipped_protocol;
+        if (!h->fragment) {  // RFC 3173 §2: compression happens before fragmentation, never after
+            std::lock_guard lock(t.mutex);  // one deflate stream per SA
+            result = t.ipcomp->compress(payload, h->protocol, static_cast<uint16_t>(sa.said.spi), work.scratch);
+            sa.comp_bytes_in += payload.size();
+            sa.comp_bytes_out += result == crypto::CompResult::compressed ? work.scratch.size() : payload.size();
+        }
+        if (result != crypto::CompResult::compressed) {
+            out.assign(in.begin(), in.end());  // sent without an IPComp header (RFC 3173 §2.2)
+            break;
+        }
+        out.assign(in.begin(), in.begin() + h->header_size);
+        out.insert(out.end(), work.scratch.begin(), work.scratch.end());
+        finish_ip_header(out, h->header_size, kProtoComp);
+        break;
+    }
+    case kSaEsp: {
+        if (h->version == 6 && ipv6_header_before_ipsec(h->protocol)) return DropReason::unsupported;
+        auto seq = next_seq(t.esp->esn());
+        if (!seq) return exhausted();
+        out.assign(in.begin(), in.begin() + h->header_size);
+        if (!t.esp->seal(sa.said.spi, *seq, payload, h->protocol, out)) return exhausted();
+        if (out.size() > 0xffff) return DropReason::too_big;
+        finish_ip_header(out, h->header_size, kProtoEsp);
+        break;
+    }
+    case kSaAh: {
+        auto seq = next_seq(t.ah->esn());
+        if (!seq) return exhausted();
+        const crypto::AhStatus status = t.ah->seal(sa.said.spi, *seq, in, out);
+        switch (status) {
+        case crypto::AhStatus::ok: break;
+        case crypto::AhStatus::too_long: return DropReason::too_big;
+        case crypto::AhStatus::unsupported_header:
+        case crypto::AhStatus::fragment: return DropReason::unsupported;
+        case crypto::AhStatus::bad_sequence: return exhausted();
+        default: return DropReason::malformed;
+        }
+        break;
+    }
+    default:
+        return DropReason::no_sa;
+    }
+    count_use(sa, out.size());  // outbound: the packet as this SA made it (spec/klips.md §4.1)
+    work.current ^= 1;
+    return DropReason::none;
+}
+
+// The eroute's SA and the ones grouped outside it, inner to outer (§7.3).
+DropReason Klips::apply_bundle(const Said& said, PacketWork& work, uint8_t* transforms, std::vector<Said>* expired) {
+    SecurityAssociation* sa = sadb_.find(said);
+    if (!sa) return DropReason::no_sa;
+    for (; sa; sa = sa->outer) {
+        const std::vector<uint8_t>& in = work.buffers[work.current];
+        if (DropReason why = apply_outbound(*sa, in, work, expired); why != DropReason::none) return why;
+        ++*transforms;
+    }
+    return DropReason::none;
+}
+
+PacketResult Klips::xmit(std::span<const uint8_t> packet, PacketWork& work) {
+    auto header = parse_ip_header(packet);
+    auto selector = header ? packet_selector(packet.first(header->total_size)) : std::nullopt;
+    if (!selector) return dropped(DropReason::malformed);
+    packet = packet.first(header->total_size);
+
+    std::vector<Said> expired;
+    PacketResult result;
+    {
+        std::shared_lock lock(mutex_);
+        EroutRef ref = work.cache.match(eroutes_, *selector);
+
+        // IKE (UDP from port 500) leaves in the clear, uncounted, unless an eroute sends it
+        // into a tunnel towards another gateway (§6.3).
+        if (selector->proto == kProtoUdp && selector->sport == kIkePort) {
+            const IpAddress* edst = ref ? &eroutes_.at(ref).said.dst : nullptr;
+            if (!edst || *edst == selector->dst || edst->is_unspecified()) {
+                return emit(packet, work, PacketVerdict::passed, PacketPort::wire);
+            }
+        }
+        if (!ref) return dropped(DropReason::no_eroute);  // KLIPS's default: %drop
+        Eroute& e = eroutes_.at(ref);
+        count_eroute(e);
+        const Said said = e.said;
+
+        if (is_magic(said)) {
+            switch (said.spi) {
+            case kSpiPass: {
+                PacketResult r = emit(packet, work, PacketVerdict::passed, PacketPort::wire);
+                r.said = said;
+                r.has_said = true;
+                return r;
+            }
+            case kSpiReject: {
+                PacketResult r;
+                r.verdict = PacketVerdict::rejected;
+                r.said = said;
+                r.has_said = true;
+                std::vector<uint8_t>& out = work.buffers[work.current];
+                if (icmp_reject(packet, *header, out)) {
+                    r.port = PacketPort::host;
+                    r.packet = out;
+                }
+                return r;
+            }
+            case kSpiHold:
+            case kSpiTrap:
+            case kSpiTrapSubnet:
+                break;  // they change the table: below, under the write lock
+            default:     // %drop (%passthrough is tun SPI 0: looked up as an SA, it fails, §6.4)
+                PacketResult r = dropped(DropReason::drop_eroute);
+                r.said = said;
+                r.has_said = true;
+                return r;
+            }
+        } else {
+            work.buffers[work.current].assign(packet.begin(), packet.end());
+            result.said = said;
+            result.has_said = true;
+            DropReason why = apply_bundle(said, work, &result.transforms, &expired);
+            // A packet leaving a tunnel is routed again: an eroute for its new outer header
+            // counts it, and sends it into a further tunnel while the gateway changes (§6.3).
+            // KLIPS looked again only when the addresses changed, so transport mode counts once.
+            IpAddress last_edst = said.dst;
+            PacketSelector last = *selector;
+            for (int depth = 0; why == DropReason::none && depth < kMaxNesting; ++depth) {
+                auto outer = packet_selector(work.buffers[work.current]);
+                if (!outer || (outer->src == last.src && outer->dst == last.dst)) break;
+                last = *outer;
+                EroutRef next = work.cache.match(eroutes_, *outer);
+                if (!next) break;
+                Eroute& n = eroutes_.at(next);
+                count_eroute(n);
+                if (is_magic(n.said) || n.said.dst == last_edst || n.said.dst.is_unspecified()) break;
+                last_edst = n.said.dst;
+                why = apply_bundle(n.said, work, &result.transforms, &expired);
+            }
+            if (why == DropReason::none) {
+                result.verdict = PacketVerdict::sent;
+                result.port = PacketPort::wire;
+                result.packet = work.buffers[work.current];
+            } else {
+                result.verdict = PacketVerdict::dropped;
+                result.reason = why;
+            }
+        }
+    }
+    if (!expired.empty()) delete_expired(expired);
+    if (result.has_said && !is_magic(result.said)) return result;
+    return hold_or_trap(packet, *selector, work);
+}
+
+// %hold, %trap and %trapsubnet (§6.4): they keep the packet and may change the table, so they
+// run under the write lock, on the eroute the packet matches now.
+PacketResult Klips::hold_or_trap(std::span<const uint8_t> packet, const PacketSelector& selector, PacketWork&) {
+    std::unique_lock lock(mutex_);
+    EroutRef ref = eroutes_.match(selector);
+    PacketResult r;
+    if (!ref) return dropped(DropReason::no_eroute);
+    Eroute& e = eroutes_.at(ref);
+    r.said = e.said;
+    r.has_said = true;
+    if (!is_magic(e.said)) return dropped(DropReason::drop_eroute);  // changed meanwhile; rare
+
+    if (e.said.spi == kSpiHold) {
+        if (!e.held) e.held = std::make_unique<HeldPackets>();
+        e.held->last.assign(packet.begin(), packet.end());  // the previous last one is freed
+        r.verdict = PacketVerdict::held;
+        return r;
+    }
+    if (e.said.spi != kSpiTrap && e.said.spi != kSpiTrapSubnet) {
+        r.verdict = PacketVerdict::dropped;
+        r.reason = DropReason::drop_eroute;
+        return r;
+    }
+
+    r.verdict = PacketVerdict::trapped;
+    const bool sent = config_.events && config_.events->acquire(acquire_message(next_pfkey_seq(), selector, e));
+    count_trap(sent);
+    if (!sent) return r;  // nobody to negotiate: nothing installed, the packet dropped
+    if (e.said.spi == kSpiTrapSubnet) {
+        e.said = magic_said(kSpiHold);  // the eroute itself now holds; its count goes on
+        e.held = std::make_unique<HeldPackets>();
+        e.held->first.assign(packet.begin(), packet.end());
+        return r;
+    }
+    // %trap: a host-to-host %hold for this packet's flow, owned by the trap's adder.
+    EroutSelector hold;
+    hold.src = selector.src;
+    hold.dst = selector.dst;
+    hold.src_mask = mask_from_bits(selector.src.family(), selector.src.is_v4() ? 32 : 128);
+    hold.dst_mask = mask_from_bits(selector.dst.family(), selector.dst.is_v4() ? 32 : 128);
+    if (e.proto != 0) {
+        hold.proto = selector.proto;
+        if (e.sport != 0) hold.sport = selector.sport, hold.sport_mask = 0xffff;
+        if (e.dport != 0) hold.dport = selector.dport, hold.dport_mask = 0xffff;
+    }
+    Eroute held;
+    held.src = hold.src;
+    held.dst = hold.dst;
+    held.sport = hold.sport;
+    held.dport = hold.dport;
+    held.proto = hold.proto;
+    held.said = magic_said(kSpiHold);
+    held.pid = e.pid;
+    held.idents = e.idents;
+    held.held = std::make_unique<HeldPackets>();
+    held.held->first.assign(packet.begin(), packet.end());
+    eroutes_.remove(hold);  // replacing any identical one
+    eroutes_.add(hold, std::move(held));
+    return r;
+}
+
+}  // namespace kmod_sim

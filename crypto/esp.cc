@@ -145,6 +145,9 @@ bool Esp::seal(uint32_t spi, uint64_t seq, std::span<const uint8_t> payload, uin
                std::vector<uint8_t>& out) const {
     if (seq == 0 || (!esn_ && seq > UINT32_MAX)) return false;
     const size_t start = out.size();
+    // Header and IV, then the payload appended (not zero-filled first), then the rest.
+    out.resize(start + kHeaderSize + iv_size_);
+    out.insert(out.end(), payload.begin(), payload.end());
     out.resize(start + sealed_size(payload.size()));
     uint8_t* const esp = out.data() + start;
     put32(esp, spi);
@@ -155,7 +158,6 @@ bool Esp::seal(uint32_t spi, uint64_t seq, std::span<const uint8_t> payload, uin
     uint8_t* const text = iv + iv_size_;
     const size_t text_size = out.size() - start - kHeaderSize - iv_size_ - icv_size_;
     const size_t pad = text_size - kTrailerSize - payload.size();
-    if (!payload.empty()) std::memcpy(text, payload.data(), payload.size());
     for (size_t i = 0; i < pad; ++i) text[payload.size() + i] = uint8_t(i + 1);
     text[text_size - 2] = uint8_t(pad);
     text[text_size - 1] = next_header;
@@ -186,60 +188,52 @@ std::optional<EspHeader> Esp::header(std::span<const uint8_t> esp) {
 
 EspOpened Esp::open(std::span<const uint8_t> esp, uint32_t seq_high, std::vector<uint8_t>& out) const {
     out.clear();
+    return open_append(esp, seq_high, out);
+}
+
+EspOpened Esp::open_append(std::span<const uint8_t> esp, uint32_t seq_high, std::vector<uint8_t>& out) const {
+    const size_t start = out.size();
     EspOpened result;
     if (esp.size() < kHeaderSize + iv_size_ + kTrailerSize + icv_size_) return result;  // too_short
     const uint32_t spi = get32(esp.data());
     const uint32_t seq_low = get32(esp.data() + 4);
     result.seq = esn_ ? (uint64_t(seq_high) << 32 | seq_low) : seq_low;
-
     const auto text = esp.subspan(kHeaderSize + iv_size_, esp.size() - kHeaderSize - iv_size_ - icv_size_);
     const auto icv = esp.last(icv_size_);
+    auto fail = [&](EspStatus status) {
+        out.resize(start);
+        result.status = status;
+        return result;
+    };
     if (hmac_) {
         // Separate integrity: verify before touching the payload (RFC 4303 §3.4.4.1).
         uint8_t high[4];
         put32(high, seq_high);
         if (!hmac_->verify({esp.first(esp.size() - icv_size_), std::span<const uint8_t>(high, esn_ ? 4 : 0)},
                            icv)) {
-            result.status = EspStatus::icv_mismatch;
-            return result;
+            return fail(EspStatus::icv_mismatch);
         }
-        out.assign(text.begin(), text.end());
+        out.insert(out.end(), text.begin(), text.end());
     } else {
         uint8_t aad[12];
         const size_t aad_size = build_aad(aad, spi, result.seq, esn_);
         uint8_t nonce[kNonceSize];
         std::memcpy(nonce, aead_.data() + salt_offset(cipher_), kSaltSize);
         std::memcpy(nonce + kSaltSize, esp.data() + kHeaderSize, iv_size_);
-        out.resize(text.size());
-        if (!decrypt({aad, aad_size}, nonce, text, icv.data(), out.data())) {
-            out.clear();
-            result.status = EspStatus::icv_mismatch;
-            return result;
-        }
+        out.resize(start + text.size());
+        if (!decrypt({aad, aad_size}, nonce, text, icv.data(), out.data() + start)) return fail(EspStatus::icv_mismatch);
     }
-
-    const size_t n = out.size();
-    const uint8_t pad = out[n - 2];
-    result.next_header = out[n - 1];
-    if (pad > n - kTrailerSize) {
-        out.clear();
-        result.status = EspStatus::bad_pad_length;
-        return result;
-    }
+    const uint8_t* plain = out.data() + start;
+    const size_t n = out.size() - start;
+    const uint8_t pad = plain[n - 2];
+    result.next_header = plain[n - 1];
+    if (pad > n - kTrailerSize) return fail(EspStatus::bad_pad_length);
     const size_t payload_size = n - kTrailerSize - pad;
     for (size_t i = 0; i < pad; ++i) {
-        if (out[payload_size + i] != uint8_t(i + 1)) {
-            out.clear();
-            result.status = EspStatus::bad_padding;
-            return result;
-        }
+        if (plain[payload_size + i] != uint8_t(i + 1)) return fail(EspStatus::bad_padding);
     }
-    out.resize(payload_size);
-    if (result.next_header == kDummyNextHeader) {
-        out.clear();
-        result.status = EspStatus::dummy_packet;
-        return result;
-    }
+    if (result.next_header == kDummyNextHeader) return fail(EspStatus::dummy_packet);
+    out.resize(start + payload_size);
     result.status = EspStatus::ok;
     return result;
 }

@@ -81,6 +81,9 @@ public:
     // Verifies and decrypts esp (ESP header to ICV). seq_high is the ESN guess (ignored
     // without ESN). On ok, out holds exactly the payload; on any failure out is empty.
     EspOpened open(std::span<const uint8_t> esp, uint32_t seq_high, std::vector<uint8_t>& out) const;
+    // The same, appending the payload to out (so a caller may have written the IP header
+    // first); on any failure out is back to the size it had.
+    EspOpened open_append(std::span<const uint8_t> esp, uint32_t seq_high, std::vector<uint8_t>& out) const;
 
 private:
     void encrypt(std::span<const uint8_t> aad, const uint8_t* nonce, std::span<uint8_t> text,

@@ -104,7 +104,7 @@ IpipStatus IpipTunnel::encapsulate(std::span<const uint8_t> inner, std::span<con
     if (outer_src.size() == 4) {
         const size_t total = kIpv4HeaderSize + inner.size();
         if (total > 0xffff) return IpipStatus::too_big;
-        out.resize(total);
+        out.resize(kIpv4HeaderSize);  // the inner packet is appended, not zero-filled first
         uint8_t* h = out.data();
         h[0] = 0x45;  // version 4, IHL 5: options are never copied
         h[1] = tos;
@@ -118,12 +118,12 @@ IpipStatus IpipTunnel::encapsulate(std::span<const uint8_t> inner, std::span<con
         std::copy(outer_src.begin(), outer_src.end(), h + 12);
         std::copy(outer_dst.begin(), outer_dst.end(), h + 16);
         put16(h + 10, internet_checksum({h, kIpv4HeaderSize}));
-        std::copy(inner.begin(), inner.end(), h + kIpv4HeaderSize);
+        out.insert(out.end(), inner.begin(), inner.end());
         return IpipStatus::ok;
     }
 
     if (inner.size() > 0xffff) return IpipStatus::too_big;  // no jumbograms
-    out.resize(kIpv6HeaderSize + inner.size());
+    out.resize(kIpv6HeaderSize);
     uint8_t* h = out.data();
     h[0] = uint8_t(0x60 | tos >> 4);
     h[1] = uint8_t(tos << 4);
@@ -137,12 +137,13 @@ IpipStatus IpipTunnel::encapsulate(std::span<const uint8_t> inner, std::span<con
     h[7] = kTtl;
     std::copy(outer_src.begin(), outer_src.end(), h + 8);
     std::copy(outer_dst.begin(), outer_dst.end(), h + 24);
-    std::copy(inner.begin(), inner.end(), h + kIpv6HeaderSize);
+    out.insert(out.end(), inner.begin(), inner.end());
     return IpipStatus::ok;
 }
 
-IpipStatus IpipTunnel::decapsulate(std::span<const uint8_t> outer, std::vector<uint8_t>& out) {
-    out.clear();
+// Checks the outer header and finds the inner packet: its place in `outer` and the ECN field
+// it must carry (RFC 6040 §4.2).
+IpipStatus IpipTunnel::locate_inner(std::span<const uint8_t> outer, size_t* offset, size_t* size, Ecn* ecn) {
     if (outer.empty()) return IpipStatus::too_short;
     size_t header = 0;
     size_t end = 0;
@@ -177,10 +178,29 @@ IpipStatus IpipTunnel::decapsulate(std::span<const uint8_t> outer, std::vector<u
     const Ecn inner_ecn = Ecn(traffic_class(inner) & kEcnMask);
     const Ecn outer_ecn = Ecn(traffic_class(outer) & kEcnMask);
     bool drop = false;
-    const Ecn ecn = ecn_decapsulate(inner_ecn, outer_ecn, drop);
+    *ecn = ecn_decapsulate(inner_ecn, outer_ecn, drop);
     if (drop) return IpipStatus::ecn_drop;
-    out.assign(inner.begin(), inner.end());
-    if (ecn != inner_ecn) set_ecn(out, ecn);
+    *offset = header;
+    *size = inner.size();
+    return IpipStatus::ok;
+}
+
+IpipStatus IpipTunnel::decapsulate(std::span<const uint8_t> outer, std::vector<uint8_t>& out) {
+    out.clear();
+    size_t offset = 0, size = 0;
+    Ecn ecn{};
+    if (IpipStatus s = locate_inner(outer, &offset, &size, &ecn); s != IpipStatus::ok) return s;
+    out.assign(outer.begin() + ptrdiff_t(offset), outer.begin() + ptrdiff_t(offset + size));
+    if (Ecn(traffic_class(out) & kEcnMask) != ecn) set_ecn(out, ecn);
+    return IpipStatus::ok;
+}
+
+IpipStatus IpipTunnel::decapsulate_in_place(std::span<uint8_t> outer, std::span<uint8_t>* inner) {
+    size_t offset = 0, size = 0;
+    Ecn ecn{};
+    if (IpipStatus s = locate_inner(outer, &offset, &size, &ecn); s != IpipStatus::ok) return s;
+    *inner = outer.subspan(offset, size);
+    if (Ecn(traffic_class(*inner) & kEcnMask) != ecn) set_ecn(*inner, ecn);
     return IpipStatus::ok;
 }
 

@@ -63,8 +63,13 @@ public:
     // RFC 6040 §4.2 (and its IPv4 checksum with it). Bytes after the outer IPv4 total length
     // (link padding) are ignored. On any failure out is empty.
     static IpipStatus decapsulate(std::span<const uint8_t> outer, std::vector<uint8_t>& out);
+    // The same without a copy: *inner is the inner packet inside `outer`, its ECN field (and
+    // IPv4 checksum) updated there. Untouched on failure.
+    static IpipStatus decapsulate_in_place(std::span<uint8_t> outer, std::span<uint8_t>* inner);
 
 private:
+    static IpipStatus locate_inner(std::span<const uint8_t> outer, size_t* offset, size_t* size, Ecn* ecn);
+
     std::atomic<uint16_t> next_id_;
 };
 

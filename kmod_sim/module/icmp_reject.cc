@@ -38,7 +38,7 @@ bool multicast(const IpAddress& a) {
 
 bool icmp_reject(std::span<const uint8_t> packet, const IpHeader& h, std::vector<uint8_t>& out) {
     out.clear();
-    if (is_icmp_error(packet, h) || later_fragment(packet, h) || h.src.is_unspecified() || multicast(h.src)) {
+    if (is_icmp_error(packet, h) || later_fragment(packet, h) || h.src().is_unspecified() || multicast(h.src())) {
         return false;
     }
     const std::span<const uint8_t> quoted = packet.first(h.total_size);
@@ -50,8 +50,8 @@ bool icmp_reject(std::span<const uint8_t> packet, const IpHeader& h, std::vector
         put16(p + 2, static_cast<uint16_t>(out.size()));
         p[8] = kTtl;
         p[9] = kProtoIcmp;
-        std::copy_n(h.dst.bytes().data(), 4, p + 12);
-        std::copy_n(h.src.bytes().data(), 4, p + 16);
+        std::copy_n(h.dst().bytes().data(), 4, p + 12);
+        std::copy_n(h.src().bytes().data(), 4, p + 16);
         put16(p + 10, crypto::internet_checksum({p, 20}));
         uint8_t* icmp = p + 20;
         icmp[0] = 3;   // destination unreachable
@@ -68,8 +68,8 @@ bool icmp_reject(std::span<const uint8_t> packet, const IpHeader& h, std::vector
     put16(p + 4, static_cast<uint16_t>(icmp_size));
     p[6] = kProtoIcmpv6;
     p[7] = kTtl;
-    std::copy_n(h.dst.bytes().data(), 16, p + 8);
-    std::copy_n(h.src.bytes().data(), 16, p + 24);
+    std::copy_n(h.dst().bytes().data(), 16, p + 8);
+    std::copy_n(h.src().bytes().data(), 16, p + 24);
     uint8_t* icmp = p + 40;
     icmp[0] = 1;  // destination unreachable
     icmp[1] = 1;  // communication with destination administratively prohibited

@@ -11,6 +11,7 @@ using crypto::wire::put16;
 std::optional<IpHeader> parse_ip_header(std::span<const uint8_t> p) {
     if (p.empty()) return std::nullopt;
     IpHeader h;
+    h.packet = p.data();
     h.version = p[0] >> 4;
     if (h.version == 4) {
         if (p.size() < 20) return std::nullopt;
@@ -19,8 +20,6 @@ std::optional<IpHeader> parse_ip_header(std::span<const uint8_t> p) {
         if (h.header_size < 20 || h.total_size < h.header_size || h.total_size > p.size()) return std::nullopt;
         h.protocol = p[9];
         h.fragment = (get16(p.data() + 6) & 0x3fff) != 0;  // MF or an offset
-        h.src = IpAddress::from_bytes(AddressFamily::inet, p.subspan(12, 4));
-        h.dst = IpAddress::from_bytes(AddressFamily::inet, p.subspan(16, 4));
         return h;
     }
     if (h.version == 6) {
@@ -30,8 +29,6 @@ std::optional<IpHeader> parse_ip_header(std::span<const uint8_t> p) {
         if (h.total_size > p.size()) return std::nullopt;
         h.protocol = p[6];
         h.fragment = h.protocol == 44;
-        h.src = IpAddress::from_bytes(AddressFamily::inet6, p.subspan(8, 16));
-        h.dst = IpAddress::from_bytes(AddressFamily::inet6, p.subspan(24, 16));
         return h;
     }
     return std::nullopt;

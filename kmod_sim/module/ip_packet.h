@@ -19,8 +19,16 @@ struct IpHeader {
     size_t total_size = 0;   // from the length field: bytes beyond it are link padding
     uint8_t protocol = 0;    // IPv4 protocol; IPv6: the base header's next header
     bool fragment = false;   // IPv4 MF or offset; IPv6: a fragment header follows the base
-    IpAddress src, dst;
+    const uint8_t* packet = nullptr;  // the header's bytes: addresses are read when asked for
     size_t payload_size() const { return total_size - header_size; }
+    IpAddress src() const { return address(version == 4 ? 12 : 8); }
+    IpAddress dst() const { return address(version == 4 ? 16 : 24); }
+
+private:
+    IpAddress address(size_t at) const {
+        const AddressFamily af = version == 4 ? AddressFamily::inet : AddressFamily::inet6;
+        return IpAddress::from_bytes(af, {packet + at, address_length(af)});
+    }
 };
 
 inline constexpr uint8_t kProtoIcmp = 1;

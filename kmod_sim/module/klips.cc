@@ -1,7 +1,5 @@
 #include "klips.h"
 
-#include "pfkey_notify.h"
-
 #include <cerrno>
 #include <mutex>
 #include <shared_mutex>
@@ -72,22 +70,9 @@ PacketResult Klips::emit(std::span<const uint8_t> packet, PacketWork& work, Pack
     return r;
 }
 
-void Klips::count_eroute(Eroute& e) {
+void Klips::count_eroute(Eroute& e, uint64_t now) {
     std::atomic_ref<uint32_t>(e.count).fetch_add(1, std::memory_order_relaxed);
-    std::atomic_ref<uint64_t>(e.lasttime).store(now(), std::memory_order_relaxed);
-}
-
-void Klips::count_use(SecurityAssociation& sa, size_t bytes) {
-    const uint64_t now_s = now();
-    std::lock_guard lock(sa.transform->mutex);
-    sa.life.bytes.count += bytes;
-    ++sa.life.packets.count;
-    if (sa.life.usetime.count == 0) sa.life.usetime.count = now_s;
-    sa.last_used = now_s;
-}
-
-void Klips::notify_expire(const SecurityAssociation& sa, bool hard) {
-    if (config_.events) config_.events->expire(expire_message(next_pfkey_seq(), sa, hard));
+    std::atomic_ref<uint64_t>(e.lasttime).store(now, std::memory_order_relaxed);
 }
 
 void Klips::delete_expired(const std::vector<Said>& expired) {
@@ -104,7 +89,7 @@ std::optional<Said> Klips::route_packet(const PacketSelector& packet, EroutCache
     EroutRef ref = cache ? cache->match(eroutes_, packet) : eroutes_.match(packet);
     if (!ref) return std::nullopt;
     Eroute& e = eroutes_.at(ref);
-    count_eroute(e);
+    count_eroute(e, now());
     return e.said;
 }
 

@@ -148,19 +148,24 @@ public:
 
 private:
     // ---- the data plane's pieces (klips_xmit.cc, klips_rcv.cc, klips_sa_use.cc)
-    DropReason admit(SecurityAssociation& sa, std::vector<Said>* expired);
     DropReason apply_outbound(SecurityAssociation& sa, std::span<const uint8_t> in, PacketWork& work,
                               std::vector<Said>* expired);
-    DropReason apply_bundle(const Said& said, PacketWork& work, uint8_t* transforms, std::vector<Said>* expired);
+    DropReason apply_bundle(const Said& said, std::span<const uint8_t> packet, PacketWork& work,
+                            uint8_t* transforms, std::vector<Said>* expired);
     PacketResult hold_or_trap(std::span<const uint8_t> packet, const PacketSelector& selector, PacketWork& work);
-    DropReason apply_inbound(SecurityAssociation& sa, const IpHeader& header, PacketWork& work);
-    template <typename Open>
-    DropReason authenticate(SecurityAssociation& sa, uint32_t seq_low, bool esn, Open&& open);
+    DropReason apply_inbound(SecurityAssociation& sa, const IpHeader& header, std::span<const uint8_t> in,
+                             PacketWork& work, std::vector<Said>* expired);
+    DropReason strip_tunnel(SecurityAssociation& tun, PacketWork& work, std::span<uint8_t>* inner,
+                            std::vector<Said>* expired);
     // The packet, unchanged, as what came out.
     static PacketResult emit(std::span<const uint8_t> packet, PacketWork& work, PacketVerdict verdict,
                              PacketPort port);
-    void count_eroute(Eroute& e);
-    void count_use(SecurityAssociation& sa, size_t bytes);
+    static void count_eroute(Eroute& e, uint64_t now);
+    // With sa.transform->mutex held: state and lifetimes (EXPIREs; a group to delete goes in
+    // *expired), a hard expiry, and a packet's count.
+    DropReason admit_locked(SecurityAssociation& sa, uint64_t now, std::vector<Said>* expired);
+    void expire_hard_locked(SecurityAssociation& sa, std::vector<Said>* expired);
+    static void count_use_locked(SecurityAssociation& sa, size_t bytes, uint64_t now);
     void notify_expire(const SecurityAssociation& sa, bool hard);
     // Deletes the groups whose hard lifetime passed (write lock).
     void delete_expired(const std::vector<Said>& expired);

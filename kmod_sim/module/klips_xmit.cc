@@ -32,83 +32,80 @@ bool is_magic(const Said& said) { return said.proto == kSaInt; }
 
 }  // namespace
 
-// The bookkeeping before an SA handles a packet, in either direction (§7.3, §7.4): state,
-// then the lifetimes (hard: EXPIRE, the group goes, the packet is dropped; soft: one EXPIRE,
-// state DYING, the packet goes on). Under the read lock; a group to delete is left in
-// *expired for the caller to delete once it holds the write lock.
-DropReason Klips::admit(SecurityAssociation& sa, std::vector<Said>* expired) {
-    SaTransform* t = sa.transform.get();
-    if (!t || sa.state == pfkey::kSaStateLarval || sa.state == pfkey::kSaStateDead) return DropReason::sa_not_mature;
-    const uint64_t now_s = now();
-    std::unique_lock lock(t->mutex);
-    if (t->hard_expired) return DropReason::hard_expired;
-    const LifeCheck check = check_lifetimes(sa, now_s);
-    if (check == LifeCheck::hard) {
-        t->hard_expired = true;
-        const SecurityAssociation copy = record_copy_locked(sa);
-        lock.unlock();
-        notify_expire(copy, true);
-        expired->push_back(sa.said);
-        return DropReason::hard_expired;
-    }
-    if (check == LifeCheck::soft && !t->soft_expired) {
-        t->soft_expired = true;
-        sa.state = pfkey::kSaStateDying;
-        const SecurityAssociation copy = record_copy_locked(sa);
-        lock.unlock();
-        notify_expire(copy, false);
-    }
-    return DropReason::none;
-}
-
-// One SA's transform on the way out: `in` becomes `out` (tun: a new outer header; comp, esp:
-// inserted after the IP header; ah: inserted and the header covered).
+// One SA's transform on the way out: `in` becomes the other buffer (tun: a new outer header;
+// comp, esp: inserted after the IP header; ah: inserted and the header covered).
 DropReason Klips::apply_outbound(SecurityAssociation& sa, std::span<const uint8_t> in, PacketWork& work,
                                  std::vector<Said>* expired) {
-    if (DropReason why = admit(sa, expired); why != DropReason::none) return why;
-    SaTransform& t = *sa.transform;
-    std::vector<uint8_t>& out = work.buffers[work.current ^ 1];
+    SaTransform* t = sa.transform.get();
+    if (!t) return DropReason::sa_not_mature;  // LARVAL: no keys yet
     auto h = parse_ip_header(in);
     if (!h) return DropReason::malformed;
     in = in.first(h->total_size);
     const std::span<const uint8_t> payload = in.subspan(h->header_size);
+    std::vector<uint8_t>& out = work.buffers[work.current ^ 1];
 
-    // ESP and AH number their packets (§7.3: a 32-bit counter about to wrap is a hard expiry).
-    // KLIPS kept the counter in the replay window's "last" field, which ipsec_spi shows as seq=.
-    auto next_seq = [&](bool esn) -> std::optional<uint64_t> {
-        std::lock_guard lock(t.mutex);
-        if (!esn && t.next_seq > kMaxSeq32) return std::nullopt;
-        sa.replay_last_seq = static_cast<uint32_t>(t.next_seq);
-        return t.next_seq++;
-    };
-    auto exhausted = [&] {
-        std::unique_lock lock(t.mutex);
-        if (t.hard_expired) return DropReason::seq_exhausted;
-        t.hard_expired = true;
-        const SecurityAssociation copy = record_copy_locked(sa);
-        lock.unlock();
-        notify_expire(copy, true);
-        expired->push_back(sa.said);
-        return DropReason::seq_exhausted;
-    };
+    // What this SA makes of the packet is known before the transform runs, so one hold of the
+    // SA's lock admits the packet, numbers it and counts it (spec/klips.md §4.1: outbound
+    // bytes are counted after the transform). IPComp's size is known only once deflated.
+    size_t out_size = 0;
+    const crypto::Esp* esp = t->esp ? &*t->esp : nullptr;
+    const crypto::Ah* ah = t->ah ? &*t->ah : nullptr;
+    switch (sa.said.proto) {
+    case kSaTun:
+        out_size = in.size() + (sa.said.dst.is_v4() ? crypto::IpipTunnel::kIpv4HeaderSize : crypto::IpipTunnel::kIpv6HeaderSize);
+        break;
+    case kSaEsp:
+        if (h->version == 6 && ipv6_header_before_ipsec(h->protocol)) return DropReason::unsupported;
+        out_size = h->header_size + esp->sealed_size(payload.size());
+        break;
+    case kSaAh:
+        out_size = in.size() + ah->ah_size(h->version == 6);
+        break;
+    case kSaComp:
+        if (h->version == 6 && ipv6_header_before_ipsec(h->protocol)) return DropReason::unsupported;
+        break;
+    default:
+        return DropReason::no_sa;
+    }
+    if (out_size > 0xffff) return DropReason::too_big;
+
+    uint64_t seq = 0;
+    crypto::CompResult compressed = crypto::CompResult::skipped_protocol;
+    {
+        std::lock_guard lock(t->mutex);
+        if (DropReason why = admit_locked(sa, work.now, expired); why != DropReason::none) return why;
+        if (esp || ah) {
+            // KLIPS kept the counter in the replay window's "last" field: ipsec_spi's seq=.
+            const bool esn = esp ? esp->esn() : ah->esn();
+            if (!esn && t->next_seq > kMaxSeq32) {  // §7.3: a wrapping counter is a hard expiry
+                expire_hard_locked(sa, expired);
+                return DropReason::seq_exhausted;
+            }
+            seq = t->next_seq++;
+            sa.replay_last_seq = static_cast<uint32_t>(seq);
+        }
+        if (sa.said.proto == kSaComp) {
+            // RFC 3173 §2: compression happens before fragmentation, never after. One deflate
+            // stream per SA: it runs under the lock.
+            if (!h->fragment) {
+                compressed = t->ipcomp->compress(payload, h->protocol, static_cast<uint16_t>(sa.said.spi), work.scratch);
+                sa.comp_bytes_in += payload.size();
+                sa.comp_bytes_out += compressed == crypto::CompResult::compressed ? work.scratch.size() : payload.size();
+            }
+            out_size = compressed == crypto::CompResult::compressed ? h->header_size + work.scratch.size() : in.size();
+        }
+        count_use_locked(sa, out_size, work.now);
+    }
 
     switch (sa.said.proto) {
     case kSaTun: {
-        const crypto::IpipStatus status = t.ipip->encapsulate(in, sa.src.bytes(), sa.said.dst.bytes(), out);
+        const crypto::IpipStatus status = t->ipip->encapsulate(in, sa.src.bytes(), sa.said.dst.bytes(), out);
         if (status == crypto::IpipStatus::too_big) return DropReason::too_big;
         if (status != crypto::IpipStatus::ok) return DropReason::malformed;
         break;
     }
-    case kSaComp: {
-        if (h->version == 6 && ipv6_header_before_ipsec(h->protocol)) return DropReason::unsupported;
-        crypto::CompResult result = crypto::CompResult::skipped_protocol;
-        if (!h->fragment) {  // RFC 3173 §2: compression happens before fragmentation, never after
-            std::lock_guard lock(t.mutex);  // one deflate stream per SA
-            result = t.ipcomp->compress(payload, h->protocol, static_cast<uint16_t>(sa.said.spi), work.scratch);
-            sa.comp_bytes_in += payload.size();
-            sa.comp_bytes_out += result == crypto::CompResult::compressed ? work.scratch.size() : payload.size();
-        }
-        if (result != crypto::CompResult::compressed) {
+    case kSaComp:
+        if (compressed != crypto::CompResult::compressed) {
             out.assign(in.begin(), in.end());  // sent without an IPComp header (RFC 3173 §2.2)
             break;
         }
@@ -116,52 +113,42 @@ DropReason Klips::apply_outbound(SecurityAssociation& sa, std::span<const uint8_
         out.insert(out.end(), work.scratch.begin(), work.scratch.end());
         finish_ip_header(out, h->header_size, kProtoComp);
         break;
-    }
-    case kSaEsp: {
-        if (h->version == 6 && ipv6_header_before_ipsec(h->protocol)) return DropReason::unsupported;
-        auto seq = next_seq(t.esp->esn());
-        if (!seq) return exhausted();
+    case kSaEsp:
         out.assign(in.begin(), in.begin() + h->header_size);
-        if (!t.esp->seal(sa.said.spi, *seq, payload, h->protocol, out)) return exhausted();
-        if (out.size() > 0xffff) return DropReason::too_big;
+        if (!esp->seal(sa.said.spi, seq, payload, h->protocol, out)) return DropReason::seq_exhausted;
         finish_ip_header(out, h->header_size, kProtoEsp);
         break;
-    }
-    case kSaAh: {
-        auto seq = next_seq(t.ah->esn());
-        if (!seq) return exhausted();
-        const crypto::AhStatus status = t.ah->seal(sa.said.spi, *seq, in, out);
-        switch (status) {
+    case kSaAh:
+        switch (ah->seal(sa.said.spi, seq, in, out)) {
         case crypto::AhStatus::ok: break;
         case crypto::AhStatus::too_long: return DropReason::too_big;
         case crypto::AhStatus::unsupported_header:
         case crypto::AhStatus::fragment: return DropReason::unsupported;
-        case crypto::AhStatus::bad_sequence: return exhausted();
+        case crypto::AhStatus::bad_sequence: return DropReason::seq_exhausted;
         default: return DropReason::malformed;
         }
         break;
     }
-    default:
-        return DropReason::no_sa;
-    }
-    count_use(sa, out.size());  // outbound: the packet as this SA made it (spec/klips.md §4.1)
     work.current ^= 1;
     return DropReason::none;
 }
 
-// The eroute's SA and the ones grouped outside it, inner to outer (§7.3).
-DropReason Klips::apply_bundle(const Said& said, PacketWork& work, uint8_t* transforms, std::vector<Said>* expired) {
+// The eroute's SA and the ones grouped outside it, inner to outer (§7.3). The first reads
+// `packet` where it lies; each writes the other of the two buffers.
+DropReason Klips::apply_bundle(const Said& said, std::span<const uint8_t> packet, PacketWork& work,
+                               uint8_t* transforms, std::vector<Said>* expired) {
     SecurityAssociation* sa = sadb_.find(said);
     if (!sa) return DropReason::no_sa;
     for (; sa; sa = sa->outer) {
-        const std::vector<uint8_t>& in = work.buffers[work.current];
-        if (DropReason why = apply_outbound(*sa, in, work, expired); why != DropReason::none) return why;
+        if (DropReason why = apply_outbound(*sa, packet, work, expired); why != DropReason::none) return why;
+        packet = work.buffers[work.current];
         ++*transforms;
     }
     return DropReason::none;
 }
 
 PacketResult Klips::xmit(std::span<const uint8_t> packet, PacketWork& work) {
+    work.now = now();
     auto header = parse_ip_header(packet);
     auto selector = header ? packet_selector(packet.first(header->total_size)) : std::nullopt;
     if (!selector) return dropped(DropReason::malformed);
@@ -183,7 +170,7 @@ PacketResult Klips::xmit(std::span<const uint8_t> packet, PacketWork& work) {
         }
         if (!ref) return dropped(DropReason::no_eroute);  // KLIPS's default: %drop
         Eroute& e = eroutes_.at(ref);
-        count_eroute(e);
+        count_eroute(e, work.now);
         const Said said = e.said;
 
         if (is_magic(said)) {
@@ -217,10 +204,9 @@ PacketResult Klips::xmit(std::span<const uint8_t> packet, PacketWork& work) {
                 return r;
             }
         } else {
-            work.buffers[work.current].assign(packet.begin(), packet.end());
             result.said = said;
             result.has_said = true;
-            DropReason why = apply_bundle(said, work, &result.transforms, &expired);
+            DropReason why = apply_bundle(said, packet, work, &result.transforms, &expired);
             // A packet leaving a tunnel is routed again: an eroute for its new outer header
             // counts it, and sends it into a further tunnel while the gateway changes (§6.3).
             // KLIPS looked again only when the addresses changed, so transport mode counts once.
@@ -233,10 +219,10 @@ PacketResult Klips::xmit(std::span<const uint8_t> packet, PacketWork& work) {
                 EroutRef next = work.cache.match(eroutes_, *outer);
                 if (!next) break;
                 Eroute& n = eroutes_.at(next);
-                count_eroute(n);
+                count_eroute(n, work.now);
                 if (is_magic(n.said) || n.said.dst == last_edst || n.said.dst.is_unspecified()) break;
                 last_edst = n.said.dst;
-                why = apply_bundle(n.said, work, &result.transforms, &expired);
+                why = apply_bundle(n.said, work.buffers[work.current], work, &result.transforms, &expired);
             }
             if (why == DropReason::none) {
                 result.verdict = PacketVerdict::sent;

@@ -71,7 +71,8 @@ public:
     EroutCache cache;
     std::vector<uint8_t> buffers[2];
     size_t current = 0;            // which buffer holds the packet being built
-    std::vector<uint8_t> scratch;  // a transform's own output (deflate, ESP plaintext)
+    std::vector<uint8_t> scratch;  // a transform's own output (deflate, inflate)
+    uint64_t now = 0;              // the clock, read once per packet
 };
 
 // What happened, in words, after the verdict (`ipsec inject` prints "<verdict>: <this>"):

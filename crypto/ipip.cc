@@ -1,6 +1,7 @@
 #include "ipip.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "wire.h"
 
@@ -83,29 +84,59 @@ Ecn ecn_decapsulate(Ecn inner, Ecn outer, bool& drop) {
 }
 
 uint16_t internet_checksum(std::span<const uint8_t> bytes) {
-    uint32_t sum = 0;
+    // RFC 1071 §2: the one's complement sum does not depend on byte order, so the words are
+    // summed as the machine loads them, eight bytes at a time, and the result put into
+    // network order once at the end.
+    const uint8_t* p = bytes.data();
+    const size_t n = bytes.size();
+    uint64_t sum = 0;
     size_t i = 0;
-    for (; i + 1 < bytes.size(); i += 2) sum += get16(&bytes[i]);
-    if (i < bytes.size()) sum += uint32_t(bytes[i]) << 8;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t word;
+        std::memcpy(&word, p + i, 8);
+        sum += (word & 0xffffffffu) + (word >> 32);
+    }
+    for (; i + 2 <= n; i += 2) {
+        uint16_t half;
+        std::memcpy(&half, p + i, 2);
+        sum += half;
+    }
+    if (i < n) {  // an odd last byte is the high half of a word padded with zero
+        uint8_t last[2] = {p[i], 0};
+        uint16_t half;
+        std::memcpy(&half, last, 2);
+        sum += half;
+    }
     while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-    return uint16_t(~sum);
+    uint8_t folded[2];
+    const uint16_t native = uint16_t(sum);
+    std::memcpy(folded, &native, 2);
+    return uint16_t(~get16(folded));
 }
 
 IpipStatus IpipTunnel::encapsulate(std::span<const uint8_t> inner, std::span<const uint8_t> outer_src,
                                    std::span<const uint8_t> outer_dst, std::vector<uint8_t>& out) {
     out.clear();
+    const IpipStatus status = write_header(inner, outer_src, outer_dst, out);
+    if (status == IpipStatus::ok) out.insert(out.end(), inner.begin(), inner.end());
+    return status;
+}
+
+IpipStatus IpipTunnel::write_header(std::span<const uint8_t> inner, std::span<const uint8_t> outer_src,
+                                    std::span<const uint8_t> outer_dst, std::vector<uint8_t>& out) {
     if (IpipStatus s = check_inner(inner); s != IpipStatus::ok) return s;
     if (outer_src.size() != outer_dst.size() || (outer_src.size() != 4 && outer_src.size() != 16))
         return IpipStatus::bad_address;
     const bool inner_v4 = inner[0] >> 4 == 4;
     const uint8_t protocol = inner_v4 ? kProtoIpv4 : kProtoIpv6;
     const uint8_t tos = traffic_class(inner);  // DSCP copied, ECN copied (RFC 6040 normal mode)
+    const size_t start = out.size();
 
     if (outer_src.size() == 4) {
         const size_t total = kIpv4HeaderSize + inner.size();
         if (total > 0xffff) return IpipStatus::too_big;
-        out.resize(kIpv4HeaderSize);  // the inner packet is appended, not zero-filled first
-        uint8_t* h = out.data();
+        out.resize(start + kIpv4HeaderSize);
+        uint8_t* h = out.data() + start;
         h[0] = 0x45;  // version 4, IHL 5: options are never copied
         h[1] = tos;
         put16(h + 2, uint16_t(total));
@@ -118,13 +149,12 @@ IpipStatus IpipTunnel::encapsulate(std::span<const uint8_t> inner, std::span<con
         std::copy(outer_src.begin(), outer_src.end(), h + 12);
         std::copy(outer_dst.begin(), outer_dst.end(), h + 16);
         put16(h + 10, internet_checksum({h, kIpv4HeaderSize}));
-        out.insert(out.end(), inner.begin(), inner.end());
         return IpipStatus::ok;
     }
 
     if (inner.size() > 0xffff) return IpipStatus::too_big;  // no jumbograms
-    out.resize(kIpv6HeaderSize);
-    uint8_t* h = out.data();
+    out.resize(start + kIpv6HeaderSize);
+    uint8_t* h = out.data() + start;
     h[0] = uint8_t(0x60 | tos >> 4);
     h[1] = uint8_t(tos << 4);
     if (!inner_v4) {  // flow label copied (RFC 2473 §6.5 leaves it to the tunnel)
@@ -137,7 +167,6 @@ IpipStatus IpipTunnel::encapsulate(std::span<const uint8_t> inner, std::span<con
     h[7] = kTtl;
     std::copy(outer_src.begin(), outer_src.end(), h + 8);
     std::copy(outer_dst.begin(), outer_dst.end(), h + 24);
-    out.insert(out.end(), inner.begin(), inner.end());
     return IpipStatus::ok;
 }
 

@@ -150,6 +150,10 @@ private:
     // ---- the data plane's pieces (klips_xmit.cc, klips_rcv.cc, klips_sa_use.cc)
     DropReason apply_outbound(SecurityAssociation& sa, std::span<const uint8_t> in, PacketWork& work,
                               std::vector<Said>* expired);
+    DropReason take_outbound(SecurityAssociation& sa, size_t out_size, uint64_t* seq, PacketWork& work,
+                             std::vector<Said>* expired);
+    DropReason apply_tunnel_esp(SecurityAssociation& tun, SecurityAssociation& esp, std::span<const uint8_t> in,
+                                PacketWork& work, std::vector<Said>* expired);
     DropReason apply_bundle(const Said& said, std::span<const uint8_t> packet, PacketWork& work,
                             uint8_t* transforms, std::vector<Said>* expired);
     PacketResult hold_or_trap(std::span<const uint8_t> packet, const PacketSelector& selector, PacketWork& work);

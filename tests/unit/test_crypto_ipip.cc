@@ -312,3 +312,31 @@ TEST_CASE("ipip: checksum and status names") {
     CHECK(checksum(example, 0, example.size()) == 0x220d);
     CHECK(std::string(to_string(IpipStatus::ecn_drop)) == "CE over Not-ECT");
 }
+
+TEST_CASE("ipip: the checksum equals RFC 1071's word-by-word sum at every length and alignment") {
+    // The reference: big-endian 16-bit words, an odd last byte padded with zero, end-around carry.
+    auto reference = [](const uint8_t* p, size_t n) {
+        uint32_t sum = 0;
+        for (size_t i = 0; i + 1 < n; i += 2) sum += uint32_t(p[i]) << 8 | p[i + 1];
+        if (n % 2) sum += uint32_t(p[n - 1]) << 8;
+        while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+        return uint16_t(~sum);
+    };
+    Bytes bytes(300);
+    uint32_t state = 12345;
+    int checked = 0;
+    for (int round = 0; round < 50; ++round) {
+        for (auto& b : bytes) {
+            state = state * 1103515245u + 12345u;
+            b = uint8_t(round % 5 == 0 ? 0xff : state >> 24);  // all-ones rounds force carries
+        }
+        for (size_t offset = 0; offset < 8; ++offset) {
+            for (size_t n = 0; n + offset <= 90; ++n) {
+                INFO("round " << round << " offset " << offset << " length " << n);
+                REQUIRE(internet_checksum({bytes.data() + offset, n}) == reference(bytes.data() + offset, n));
+                ++checked;
+            }
+        }
+    }
+    CHECK(checked > 30000);
+}

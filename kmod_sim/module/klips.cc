@@ -212,8 +212,8 @@ std::vector<EroutRow> Klips::eroute_rows() const {
         const char* ahead = reinterpret_cast<const char*>(rows.data() + std::min(rows.size() + 16, rows.capacity() - 1));
         __builtin_prefetch(ahead, 1);
         __builtin_prefetch(ahead + sizeof(EroutRow) - 1, 1);
-        rows.emplace_back(e.src, e.dst, v.src_mask, v.dst_mask, e.sport, e.dport, e.proto, e.said,
-                          std::atomic_ref<const uint32_t>(e.count).load(std::memory_order_relaxed), e.idents);
+        rows.push_back(EroutRow{e.src, e.dst, v.src_mask, v.dst_mask, e.sport, e.dport, e.proto, e.said,
+                                std::atomic_ref<const uint32_t>(e.count).load(std::memory_order_relaxed), e.idents});
     });
     return rows;
 }

@@ -33,6 +33,8 @@ std::shared_ptr<SaTransform> make_sa_transform(const SecurityAssociation& sa, Sa
     };
     auto t = std::make_shared<SaTransform>();
     const bool esn = (sa.flags & kSaFlagXEsn) != 0;
+    // The receiver works out the untransmitted high half from its window (RFC 4303 A2.2).
+    if (esn && sa.replay_window == 0) return fail("extended sequence numbers need a replay window");
     try {
         t->replay = crypto::ReplayWindow(sa.replay_window);
         switch (sa.said.proto) {

@@ -99,7 +99,9 @@ void spi_usage(const std::string& prog, FILE* to) {
         "[ --debug ] is optional to any spi command.\n"
         "[ --label <label> ] is optional to any spi command.\n"
         "[ --listenreply ]   is optional, and causes the command to stick\n"
-        "                    around and listen to what the PF_KEY socket says.\n",
+        "                    around and listen to what the PF_KEY socket says.\n"
+        // Not KLIPS's: after its text, which tests and spec Appendix A.5 keep as it was.
+        "[ --esn ] is optional to --ah and --esp: 64-bit extended sequence numbers (RFC 4303).\n",
         to);
 }
 
@@ -134,6 +136,7 @@ struct Options {
     unsigned long replay_window = 0;
     LifeOptions life;
     bool debug = false, listenreply = false, saref = false;
+    bool esn = false;  // --esn: the SA flag pfkey::kSaFlagXEsn (not KLIPS's)
 };
 
 const char* action_option(Action a) {
@@ -239,6 +242,7 @@ pfkey::Message sa_message(const Options& o) {
     sa.spi = o.said.spi;
     sa.replay = static_cast<uint8_t>(o.replay_window);
     sa.state = pfkey::kSaStateMature;
+    if (o.esn && o.action != Action::del) sa.flags |= pfkey::kSaFlagXEsn;
     if (o.algorithm) {
         sa.auth = o.algorithm->auth;
         sa.encrypt = o.algorithm->encrypt;
@@ -363,7 +367,8 @@ Plan spi_command(const Invocation& invocation) {
         {"version", no_argument, nullptr, 'v'},       {"clear", no_argument, nullptr, 'c'},
         {"label", required_argument, nullptr, 'l'},   {"debug", no_argument, nullptr, 'g'},
         {"life", required_argument, nullptr, 'f'},    {"saref", no_argument, nullptr, 'r'},
-        {"listenreply", no_argument, nullptr, 'R'},   {nullptr, 0, nullptr, 0},
+        {"listenreply", no_argument, nullptr, 'R'},   {"esn", no_argument, nullptr, 'N'},
+        {nullptr, 0, nullptr, 0},
     };
     std::vector<char*> argv = invocation.argv();
     const int argc = static_cast<int>(argv.size()) - 1;
@@ -398,6 +403,9 @@ Plan spi_command(const Invocation& invocation) {
         case 'r':
             o.saref = true;
             --argcount;
+            break;
+        case 'N':
+            o.esn = true;  // checked against the action after the loop: it may come first
             break;
         case 'l':
             o.prog = invocation.name + " --label " + arg;
@@ -574,8 +582,18 @@ Plan spi_command(const Invocation& invocation) {
     case Action::none:
         return fail("No action chosen.  See '%s --help' for usage.", o.prog.c_str());
     case Action::clear:
+        if (o.esn) return fail("--esn is only for --esp and --ah SAs: --clear adds no SA.");
         return flush_plan(o);
     default:
+        if (o.esn && o.action != Action::esp && o.action != Action::ah) {
+            return fail("--esn is only for --esp and --ah SAs: %s %s.", action_option(o.action),
+                        o.action == Action::del ? "adds no SA" : "has no sequence number to extend");
+        }
+        if (o.esn && o.replay_window == 0) {
+            // The receiver guesses the untransmitted high half from its window (RFC 4303
+            // Appendix A2.2): without one it could never move past 2^32.
+            return fail("--esn needs --replay_window: the high half of an extended sequence number is worked out from the window.");
+        }
         if (!check_sa(o)) return Plan::exit(1);
         return add_or_delete_plan(o);
     }

@@ -1,6 +1,5 @@
 #include "packet_server.h"
 
-#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -9,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include "unix_listener.h"
 
@@ -194,6 +194,9 @@ void PacketServer::answer(Client& client, std::span<const uint8_t> bytes) {
         }
         encode_answer_header(kind, InjectOutcome::refused, tag, 0, "refused: " + error, out);
     } else if (request->kind == InjectKind::collect) {
+        // Packets handed over before this request was sent are in: a client that saw the
+        // PF_KEY reply to a REPLACEFLOW collects what it released, whatever epoll's order.
+        run_reinjected();
         // As many as one answer can carry through the socket; the rest wait for the next one.
         size_t count = 0, bytes = 0;
         while (count < collected_.size() && bytes + collected_[count].bytes.size() + kPacketHeaderSize <= kCollectBudget) {
@@ -207,12 +210,17 @@ void PacketServer::answer(Client& client, std::span<const uint8_t> bytes) {
         for (size_t i = 0; i < count; ++i) encode_answer_packet(collected_[i].port, collected_[i].bytes, out);
         collected_.erase(collected_.begin(), collected_.begin() + static_cast<ptrdiff_t>(count));
     } else {
-        const PacketResult result = request->kind == InjectKind::out ? klips_.xmit(request->packet, work_)
-                                                                     : klips_.rcv(request->packet, work_);
-        const bool emitted = result.port != PacketPort::none;
-        encode_answer_header(request->kind, outcome_of(result.verdict), request->tag, emitted ? 1 : 0,
-                             describe(result), out);
-        if (emitted) encode_answer_packet(port_of(result.port), result.packet, out);
+        try {
+            const PacketResult result = request->kind == InjectKind::out ? klips_.xmit(request->packet, work_)
+                                                                         : klips_.rcv(request->packet, work_);
+            const bool emitted = result.port != PacketPort::none;
+            encode_answer_header(request->kind, outcome_of(result.verdict), request->tag, emitted ? 1 : 0,
+                                 describe(result), out);
+            if (emitted) encode_answer_packet(port_of(result.port), result.packet, out);
+        } catch (const std::bad_alloc&) {  // the engine is unchanged; the sender hears why
+            out.clear();
+            encode_answer_header(request->kind, InjectOutcome::refused, request->tag, 0, "refused: out of memory", out);
+        }
     }
     client.answers.push_back(std::move(out));
 }

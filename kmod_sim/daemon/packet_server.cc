@@ -52,6 +52,7 @@ PacketServer::~PacketServer() { stop(); }
 std::optional<std::string> PacketServer::start(const std::string& path) {
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) return errno_text("epoll_create1");
+    clients_.attach(epoll_fd_);
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd_ < 0) return errno_text("eventfd");
     if (auto error = listen_seqpacket(path, &listen_fd_)) return error;
@@ -76,8 +77,7 @@ void PacketServer::stop() {
         [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
         thread_.join();
     }
-    for (auto& client : clients_) close(client->fd);
-    clients_.clear();
+    clients_.close_all();
     if (listen_fd_ >= 0) {
         close(listen_fd_);
         listen_fd_ = -1;
@@ -110,7 +110,7 @@ void PacketServer::loop() {
         for (int i = 0; i < n; ++i) {
             const uint64_t tag = events[i].data.u64;
             if (tag == kListenTag) {
-                accept_clients();
+                clients_.accept_all(listen_fd_, own_uid_);
             } else if (tag == kWakeTag) {
                 uint64_t count;
                 [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof count);
@@ -120,42 +120,18 @@ void PacketServer::loop() {
                 }
                 run_reinjected();
             } else {
-                serve(*reinterpret_cast<Client*>(tag), events[i].events);
+                serve(Clients::of(tag), events[i].events);
             }
         }
         for (auto& client : clients_) {
             if (!client->dead && !client->writing && !client->answers.empty()) flush(*client);
         }
-        reap();
-    }
-}
-
-void PacketServer::accept_clients() {
-    for (int fd; (fd = accept_trusted(listen_fd_, own_uid_)) >= 0;) {
-        auto client = std::make_unique<Client>();
-        client->fd = fd;
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLRDHUP;
-        ev.data.u64 = reinterpret_cast<uint64_t>(client.get());
-        if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            close(fd);
-            continue;
-        }
-        clients_.push_back(std::move(client));
+        clients_.reap();
     }
 }
 
 void PacketServer::serve(Client& client, uint32_t events) {
-    if (client.dead) return;
-    if (events & EPOLLERR) {
-        client.dead = true;
-        return;
-    }
-    if (events & EPOLLOUT) flush(client);
-    if (!(events & EPOLLIN) || !client.reading || client.dead) {
-        if ((events & (EPOLLHUP | EPOLLRDHUP)) && !(events & EPOLLIN)) client.dead = true;
-        return;
-    }
+    if (!readable(client, events, [&] { flush(client); })) return;
     for (int i = 0; i < kRequestsPerEvent && client.answers.size() < kMaxAnswersQueued; ++i) {
         iovec vector{receive_buffer_.data(), receive_buffer_.size()};
         msghdr header{};
@@ -174,11 +150,7 @@ void PacketServer::serve(Client& client, uint32_t events) {
         if (header.msg_flags & MSG_TRUNC) request = request.first(receive_buffer_.size());  // refused: too long
         answer(client, request);
     }
-    const bool reading = client.answers.size() < kMaxAnswersQueued;
-    if (reading != client.reading) {
-        client.reading = reading;
-        update_interest(client);
-    }
+    clients_.want(client, client.answers.size() < kMaxAnswersQueued, client.writing);
 }
 
 void PacketServer::answer(Client& client, std::span<const uint8_t> bytes) {
@@ -250,30 +222,7 @@ void PacketServer::flush(Client& client) {
         }
         client.answers.pop_front();
     }
-    const bool pending = !client.answers.empty();
-    const bool reading = client.answers.size() < kMaxAnswersQueued;
-    if (pending != client.writing || reading != client.reading) {
-        client.writing = pending;
-        client.reading = reading;
-        update_interest(client);
-    }
-}
-
-void PacketServer::update_interest(Client& client) {
-    epoll_event ev{};
-    ev.events = EPOLLRDHUP | (client.reading ? EPOLLIN : 0u) | (client.writing ? EPOLLOUT : 0u);
-    ev.data.u64 = reinterpret_cast<uint64_t>(&client);
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, client.fd, &ev) != 0) client.dead = true;
-}
-
-void PacketServer::reap() {
-    auto gone = std::remove_if(clients_.begin(), clients_.end(), [&](const std::unique_ptr<Client>& c) {
-        if (!c->dead) return false;
-        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
-        close(c->fd);
-        return true;
-    });
-    clients_.erase(gone, clients_.end());
+    clients_.want(client, client.answers.size() < kMaxAnswersQueued, !client.answers.empty());
 }
 
 }  // namespace kmod_sim::daemon

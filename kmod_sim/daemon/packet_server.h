@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "epoll_clients.h"
 #include "kmod_sim/lib/inject_protocol.h"
 #include "kmod_sim/module/klips.h"
 
@@ -45,22 +46,16 @@ public:
     void reinject(std::vector<uint8_t> packet);
 
 private:
-    struct Client {
-        int fd = -1;
+    struct Client : EpollClient {
         std::deque<std::vector<uint8_t>> answers;
-        bool reading = true;
-        bool writing = false;
-        bool dead = false;
     };
+    using Clients = EpollClients<Client>;
 
     void loop();
-    void accept_clients();
     void serve(Client& client, uint32_t events);
     void answer(Client& client, std::span<const uint8_t> request);
     void run_reinjected();
     void flush(Client& client);
-    void update_interest(Client& client);
-    void reap();
 
     Klips& klips_;
     PacketWork work_;
@@ -72,7 +67,7 @@ private:
     std::thread thread_;
     bool stopping_ = false;  // under mutex_
     uid_t own_uid_;
-    std::vector<std::unique_ptr<Client>> clients_;
+    Clients clients_;
 
     std::mutex mutex_;
     std::deque<std::vector<uint8_t>> reinjected_;  // under mutex_

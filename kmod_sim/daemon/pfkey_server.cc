@@ -45,6 +45,7 @@ PfkeyServer::~PfkeyServer() { close_all(); }
 std::optional<std::string> PfkeyServer::listen(const std::string& path) {
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) return errno_text("epoll_create1");
+    clients_.attach(epoll_fd_);
     event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (event_fd_ < 0) return errno_text("eventfd");
     if (auto error = listen_seqpacket(path, &listen_fd_)) return error;
@@ -118,14 +119,14 @@ int PfkeyServer::run(int signal_fd) {
         for (int i = 0; i < n; ++i) {
             const uint64_t tag = events[i].data.u64;
             if (tag == kListenTag) {
-                accept_clients();
+                clients_.accept_all(listen_fd_, own_uid_);
             } else if (tag == kEventTag) {
                 deliver_posted();
             } else if (tag == kSignalTag) {
                 signalfd_siginfo info{};
                 if (read(signal_fd, &info, sizeof info) == sizeof info) return static_cast<int>(info.ssi_signo);
             } else {
-                serve(*reinterpret_cast<Client*>(tag), events[i].events);
+                serve(Clients::of(tag), events[i].events);
             }
         }
         // Send what this round produced; a client whose socket is full waits for EPOLLOUT.
@@ -134,37 +135,13 @@ int PfkeyServer::run(int signal_fd) {
                 flush(*client);
             }
         }
-        reap();
+        clients_.reap();
         count_esp_listeners();
     }
 }
 
-void PfkeyServer::accept_clients() {
-    for (int fd; (fd = accept_trusted(listen_fd_, own_uid_)) >= 0;) {
-        auto client = std::make_unique<Client>();
-        client->fd = fd;
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLRDHUP;
-        ev.data.u64 = reinterpret_cast<uint64_t>(client.get());
-        if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            close(fd);
-            continue;
-        }
-        clients_.push_back(std::move(client));
-    }
-}
-
 void PfkeyServer::serve(Client& client, uint32_t events) {
-    if (client.dead) return;
-    if (events & EPOLLERR) {
-        client.dead = true;
-        return;
-    }
-    if (events & EPOLLOUT) flush(client);
-    if (!(events & EPOLLIN) || !client.reading || client.dead) {
-        if ((events & (EPOLLHUP | EPOLLRDHUP)) && !(events & EPOLLIN)) client.dead = true;
-        return;
-    }
+    if (!readable(client, events, [&] { flush(client); })) return;
     mmsghdr headers[kSlots];
     iovec vectors[kSlots];
     for (size_t i = 0; i < kSlots; ++i) {
@@ -215,8 +192,8 @@ void PfkeyServer::handle_datagram(Client& client, std::span<uint8_t> datagram, b
         client.own.push_back(std::move(answer.message));
     }
     if (client.own.size() >= kOwnBacklog && client.reading) {
-        client.reading = false;  // it is not reading its answers: stop reading its questions
-        update_interest(client);
+        // It is not reading its answers: stop reading its questions.
+        clients_.want(client, false, client.writing);
     }
 }
 
@@ -270,33 +247,11 @@ void PfkeyServer::flush(Client& client) {
     const bool pending = !client.own.empty() || !client.others.empty();
     // Reading resumes once half the backlog is gone (hysteresis keeps epoll_ctl calls rare).
     const bool reading = client.own.size() < kOwnBacklog / 2 || (client.reading && client.own.size() < kOwnBacklog);
-    if (pending != client.writing || reading != client.reading) {
-        client.writing = pending;
-        client.reading = reading;
-        update_interest(client);
-    }
-}
-
-void PfkeyServer::update_interest(Client& client) {
-    epoll_event ev{};
-    ev.events = EPOLLRDHUP | (client.reading ? EPOLLIN : 0u) | (client.writing ? EPOLLOUT : 0u);
-    ev.data.u64 = reinterpret_cast<uint64_t>(&client);
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, client.fd, &ev) != 0) client.dead = true;
-}
-
-void PfkeyServer::reap() {
-    auto gone = std::remove_if(clients_.begin(), clients_.end(), [&](const std::unique_ptr<Client>& c) {
-        if (!c->dead) return false;
-        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c->fd, nullptr);
-        close(c->fd);
-        return true;
-    });
-    clients_.erase(gone, clients_.end());
+    clients_.want(client, reading, pending);
 }
 
 void PfkeyServer::close_all() {
-    for (auto& client : clients_) close(client->fd);
-    clients_.clear();
+    clients_.close_all();
     if (listen_fd_ >= 0) {
         close(listen_fd_);
         listen_fd_ = -1;

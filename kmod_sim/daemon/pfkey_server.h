@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "epoll_clients.h"
 #include "kmod_sim/module/pfkey_handler.h"
 
 namespace kmod_sim::daemon {
@@ -52,23 +53,17 @@ public:
     void expire(std::vector<uint8_t> message) override;
 
 private:
-    struct Client {
-        int fd = -1;
+    struct Client : EpollClient {
         PfkeySocket state;
         std::deque<std::vector<uint8_t>> own;     // answers to its own messages
         std::deque<std::vector<uint8_t>> others;  // echoes of other clients' messages
-        bool reading = true;                      // EPOLLIN armed
-        bool writing = false;                     // EPOLLOUT armed
-        bool dead = false;
     };
+    using Clients = EpollClients<Client>;
 
-    void accept_clients();
     void serve(Client& client, uint32_t events);
     void handle_datagram(Client& client, std::span<uint8_t> datagram, bool truncated);
     void copy_to_promiscuous(const Client& sender, std::span<const uint8_t> datagram);
     void flush(Client& client);
-    void update_interest(Client& client);
-    void reap();
 
     struct Posted {
         std::vector<uint8_t> message;
@@ -82,7 +77,7 @@ private:
     std::string path_;
     int listen_fd_ = -1;
     int epoll_fd_ = -1;
-    std::vector<std::unique_ptr<Client>> clients_;
+    Clients clients_;
     std::vector<PfkeyAnswer> answers_;             // reused for each datagram
     std::vector<std::unique_ptr<uint8_t[]>> buffers_;  // receive slots for recvmmsg
     uid_t own_uid_;

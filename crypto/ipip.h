@@ -59,14 +59,15 @@ public:
     IpipStatus encapsulate(std::span<const uint8_t> inner, std::span<const uint8_t> outer_src,
                            std::span<const uint8_t> outer_dst, std::vector<uint8_t>& out);
 
-    // Checks the outer header and writes the inner packet into out, its ECN field updated by
-    // RFC 6040 §4.2 (and its IPv4 checksum with it). Bytes after the outer IPv4 total length
-    // (link padding) are ignored. On any failure out is empty.
     // Only the outer header that encapsulate() would write, appended to out, its lengths
     // counting `inner` as what follows: for a caller that puts the inner packet after it in
     // another form (ESP-encrypted) without copying it twice. Appends nothing on failure.
     IpipStatus write_header(std::span<const uint8_t> inner, std::span<const uint8_t> outer_src,
                             std::span<const uint8_t> outer_dst, std::vector<uint8_t>& out);
+
+    // Checks the outer header and writes the inner packet into out, its ECN field updated by
+    // RFC 6040 §4.2 (and its IPv4 checksum with it). Bytes after the outer IPv4 total length
+    // (link padding) are ignored. On any failure out is empty.
     static IpipStatus decapsulate(std::span<const uint8_t> outer, std::vector<uint8_t>& out);
     // The same without a copy: *inner is the inner packet inside `outer`, its ECN field (and
     // IPv4 checksum) updated there. Untouched on failure.

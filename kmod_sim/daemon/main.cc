@@ -165,6 +165,12 @@ int run(const Options& options) {
         starter.failed(*error);
         return 1;
     }
+    // Declared after the server: on any return below, the packet thread (which posts to the
+    // server) stops before the server is destroyed.
+    struct PacketThreadStop {
+        PacketServer& packets;
+        ~PacketThreadStop() { packets.stop(); }
+    } packet_thread_stop{packets};
 
     std::string tree_error;
     fusefs::GeneratedTree tree = view_tree(klips, &tree_error);

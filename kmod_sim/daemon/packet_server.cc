@@ -189,7 +189,7 @@ void PacketServer::answer(Client& client, std::span<const uint8_t> bytes) {
             encode_answer_header(request->kind, outcome_of(result.verdict), request->tag, emitted ? 1 : 0,
                                  describe(result), out);
             if (emitted) encode_answer_packet(port_of(result.port), result.packet, out);
-        } catch (const std::bad_alloc&) {  // the engine is unchanged; the sender hears why
+        } catch (const std::bad_alloc&) {  // the packet is lost; the sender hears why
             out.clear();
             encode_answer_header(request->kind, InjectOutcome::refused, request->tag, 0, "refused: out of memory", out);
         }

@@ -63,20 +63,20 @@ std::optional<std::string> PfkeyServer::listen(const std::string& path) {
 
 bool PfkeyServer::acquire(std::vector<uint8_t> message) {
     if (esp_listeners_.load(std::memory_order_relaxed) == 0) return false;  // KLIPS: EPROTONOSUPPORT
-    post(Posted{std::move(message), true});
-    return true;
+    return post(Posted{std::move(message), true});
 }
 
 void PfkeyServer::expire(std::vector<uint8_t> message) { post(Posted{std::move(message), false}); }
 
-void PfkeyServer::post(Posted posted) {
+bool PfkeyServer::post(Posted posted) {
     {
         std::lock_guard lock(posted_mutex_);
-        if (posted_.size() >= kMaxQueued) return;  // nobody is reading them: as a full socket, lost
+        if (posted_.size() >= kMaxQueued) return false;  // nobody is reading them: as a full socket, lost
         posted_.push_back(std::move(posted));
     }
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t n = write(event_fd_, &one, sizeof one);
+    return true;
 }
 
 void PfkeyServer::deliver_posted() {
@@ -182,6 +182,8 @@ void PfkeyServer::handle_datagram(Client& client, std::span<uint8_t> datagram, b
         answers_.push_back({PfkeyAnswer::Audience::sender, pfkey_error_answer(datagram, ENOMEM)});
     }
     explicit_bzero(datagram.data(), datagram.size());  // it may have carried keys
+    // A REGISTER counts for ACQUIRE before its reply can reach the client.
+    count_esp_listeners();
     for (PfkeyAnswer& answer : answers_) {
         if (answer.audience == PfkeyAnswer::Audience::all) {
             for (auto& other : clients_) {
@@ -205,11 +207,13 @@ void PfkeyServer::copy_to_promiscuous(const Client& sender, std::span<const uint
     // RFC 2367 §3.1.14: a copy of what others send, but never their keys.
     std::vector<uint8_t> copy(datagram.begin(), datagram.end());
     if (auto message = pfkey::decode_layout(datagram); message && (message->key_auth || message->key_encrypt)) {
-        message->key_auth.reset();
-        message->key_encrypt.reset();
+        for (auto* key : {&message->key_auth, &message->key_encrypt}) {
+            if (*key) explicit_bzero((*key)->bytes.data(), (*key)->bytes.size());
+            key->reset();
+        }
         auto encoded = pfkey::encode(*message);
-        if (!encoded) return;
         explicit_bzero(copy.data(), copy.size());
+        if (!encoded) return;
         copy = std::move(*encoded);
     }
     for (auto& other : clients_) {

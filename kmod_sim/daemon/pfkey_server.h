@@ -69,7 +69,7 @@ private:
         std::vector<uint8_t> message;
         bool esp_registered_only;  // ACQUIRE; EXPIRE goes to every socket
     };
-    void post(Posted posted);
+    bool post(Posted posted);  // false when the queue is full and the message is lost
     void deliver_posted();
     void count_esp_listeners();
 

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "kmod_sim/lib/inject_protocol.h"
+
 namespace kmod_sim::daemon {
 
 class RunDir {
@@ -33,7 +35,7 @@ public:
     const std::string& path() const { return dir_; }
     std::string pid_file() const { return dir_ + "/kmod-sim.pid"; }
     std::string pfkey_socket() const { return dir_ + "/pfkey"; }
-    std::string packet_socket() const { return dir_ + "/packets"; }
+    std::string packet_socket() const { return dir_ + "/" + inject::kSocketName; }
     std::string view() const { return dir_ + "/proc"; }
 
 private:

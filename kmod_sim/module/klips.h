@@ -156,7 +156,7 @@ private:
                                 PacketWork& work, std::vector<Said>* expired);
     DropReason apply_bundle(const Said& said, std::span<const uint8_t> packet, PacketWork& work,
                             uint8_t* transforms, std::vector<Said>* expired);
-    PacketResult hold_or_trap(std::span<const uint8_t> packet, const PacketSelector& selector, PacketWork& work);
+    PacketResult hold_or_trap(std::span<const uint8_t> packet, const PacketSelector& selector);
     DropReason apply_inbound(SecurityAssociation& sa, const IpHeader& header, std::span<const uint8_t> in,
                              PacketWork& work, std::vector<Said>* expired);
     DropReason strip_tunnel(SecurityAssociation& tun, PacketWork& work, std::span<uint8_t>* inner,

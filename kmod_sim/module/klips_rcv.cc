@@ -65,7 +65,6 @@ DropReason Klips::apply_inbound(SecurityAssociation& sa, const IpHeader& h, std:
 
     const crypto::Esp* esp = t->esp ? &*t->esp : nullptr;
     const crypto::Ah* ah = t->ah ? &*t->ah : nullptr;
-    if (!esp && !ah) return DropReason::unknown_sa;
     std::optional<uint32_t> numbered;
     if (esp) {
         if (auto header = crypto::Esp::header(payload)) numbered = header->seq_low;

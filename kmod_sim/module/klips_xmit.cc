@@ -287,12 +287,12 @@ PacketResult Klips::xmit(std::span<const uint8_t> packet, PacketWork& work) {
     }
     if (!expired.empty()) delete_expired(expired);
     if (result.has_said && !is_magic(result.said)) return result;
-    return hold_or_trap(packet, *selector, work);
+    return hold_or_trap(packet, *selector);
 }
 
 // %hold, %trap and %trapsubnet (§6.4): they keep the packet and may change the table, so they
 // run under the write lock, on the eroute the packet matches now.
-PacketResult Klips::hold_or_trap(std::span<const uint8_t> packet, const PacketSelector& selector, PacketWork&) {
+PacketResult Klips::hold_or_trap(std::span<const uint8_t> packet, const PacketSelector& selector) {
     std::unique_lock lock(mutex_);
     EroutRef ref = eroutes_.match(selector);
     PacketResult r;
@@ -315,7 +315,8 @@ PacketResult Klips::hold_or_trap(std::span<const uint8_t> packet, const PacketSe
     }
 
     r.verdict = PacketVerdict::trapped;
-    const bool sent = config_.events && config_.events->acquire(acquire_message(next_pfkey_seq(), selector, e));
+    std::vector<uint8_t> acquire = acquire_message(next_pfkey_seq(), selector, e);
+    const bool sent = config_.events && !acquire.empty() && config_.events->acquire(std::move(acquire));
     count_trap(sent);
     if (!sent) return r;  // nobody to negotiate: nothing installed, the packet dropped
     if (e.said.spi == kSpiTrapSubnet) {

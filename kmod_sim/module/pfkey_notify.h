@@ -1,6 +1,7 @@
 // The PF_KEY messages the module sends on its own, as KLIPS's data path did: ACQUIRE when a
 // packet hits a %trap eroute (spec/klips.md §6.4) and EXPIRE when an SA passes a soft or
-// hard lifetime (§7.7). Each carries the next number of one module-wide sequence.
+// hard lifetime (§7.7). Each carries the next number of one module-wide sequence. Empty when
+// the message cannot be encoded (never for what the module builds; the caller sends nothing).
 #pragma once
 
 #include <cstdint>

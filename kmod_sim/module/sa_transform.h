@@ -5,8 +5,9 @@
 //
 // `mutex` guards everything a packet changes in the SA: this state and the counters of its
 // SecurityAssociation record (lifetimes, replay and error counters, IPComp ratio). Packet
-// paths hold it only around that bookkeeping, never across the crypto; snapshots take it to
-// copy a consistent record.
+// paths hold it only around that bookkeeping, never across ESP or AH crypto (IPComp's zlib
+// streams take one packet at a time, so deflate and inflate run under it); snapshots take it
+// to copy a consistent record.
 #pragma once
 
 #include <atomic>

@@ -30,6 +30,8 @@ struct PacketSelector {
 
 struct EroutIdentities {
     std::string src, dst;
+    // sadb_ident_type of each as ADDFLOW gave it (0 when not given); ACQUIRE repeats them.
+    uint16_t src_type = 0, dst_type = 0;
 };
 
 // The packets a %hold eroute keeps: the one that triggered the trap and the latest.

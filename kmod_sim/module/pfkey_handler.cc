@@ -225,7 +225,9 @@ PfkeyHandler::Outcome PfkeyHandler::add_flow(const Message& m) {
     request.pid = m.pid;
     if (m.identity_src || m.identity_dst) {
         request.idents = EroutIdentities{m.identity_src ? m.identity_src->text : std::string(),
-                                         m.identity_dst ? m.identity_dst->text : std::string()};
+                                         m.identity_dst ? m.identity_dst->text : std::string(),
+                                         m.identity_src ? m.identity_src->type : uint16_t{0},
+                                         m.identity_dst ? m.identity_dst->type : uint16_t{0}};
     }
     if (flags & kSaFlagXReplaceFlow) {
         // The old eroute's held packets are sent again, through the new one (spec/klips.md §6.5).

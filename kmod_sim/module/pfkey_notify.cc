@@ -9,12 +9,14 @@ using namespace pfkey;
 
 namespace {
 
-// KLIPS left the identity's kind to the text: @fqdn, user@fqdn, or an address prefix.
-IdentityExt identity(const std::string& text) {
+// The identity as ADDFLOW gave it. One added without a type (the module's own callers) gets
+// the kind its text shows: @fqdn, user@fqdn, else an address prefix.
+IdentityExt identity(const std::string& text, uint16_t type) {
     IdentityExt ext;
     ext.text = text;
     const auto at = text.find('@');
-    ext.type = at == 0 ? kIdentFqdn : at != std::string::npos ? kIdentUserFqdn : kIdentPrefix;
+    const IdentType guessed = at == 0 ? kIdentFqdn : at != std::string::npos ? kIdentUserFqdn : kIdentPrefix;
+    ext.type = type != 0 ? type : uint16_t{guessed};
     return ext;
 }
 
@@ -54,8 +56,8 @@ std::vector<uint8_t> acquire_message(uint32_t seq, const PacketSelector& packet,
     m.address_src = src;
     m.address_dst = dst;
     if (trap.idents) {
-        if (!trap.idents->src.empty()) m.identity_src = identity(trap.idents->src);
-        if (!trap.idents->dst.empty()) m.identity_dst = identity(trap.idents->dst);
+        if (!trap.idents->src.empty()) m.identity_src = identity(trap.idents->src, trap.idents->src_type);
+        if (!trap.idents->dst.empty()) m.identity_dst = identity(trap.idents->dst, trap.idents->dst_type);
     }
     ProposalExt proposal;
     proposal.replay = 64;

@@ -253,6 +253,26 @@ TEST_CASE("xmit: %hold keeps the latest packet; REPLACEFLOW hands it back", "[xm
     }
 }
 
+TEST_CASE("xmit: ACQUIRE carries the trap eroute's identities with the types ADDFLOW gave", "[xmit][magic][trap]") {
+    auto m = make_module();
+    EroutRequest r;
+    r.selector = flow("192.0.2.0/24", "192.0.1.0/24");
+    r.said = said_of("%trap");
+    // A distinguished name has no '@': only the stored type says what it is.
+    r.idents = EroutIdentities{"C=CA, O=Example, CN=east", "@west.example", pfkey::kIdentXConnection,
+                               pfkey::kIdentFqdn};
+    REQUIRE(m->k().add_eroute(r) == 0);
+    CHECK(m->xmit(ping(kLeft, kRight, 56, 1)).verdict == PacketVerdict::trapped);
+    REQUIRE(m->events->acquires.size() == 1);
+    const pfkey::Message a = decoded(m->events->acquires[0]);
+    REQUIRE(a.identity_src);
+    REQUIRE(a.identity_dst);
+    CHECK(a.identity_src->text == "C=CA, O=Example, CN=east");
+    CHECK(a.identity_src->type == pfkey::kIdentXConnection);
+    CHECK(a.identity_dst->text == "@west.example");
+    CHECK(a.identity_dst->type == pfkey::kIdentFqdn);
+}
+
 TEST_CASE("xmit: %trap sends an ACQUIRE and installs a /32 %hold holding the packet", "[xmit][magic][trap]") {
     auto m = make_module();
     add_eroute(m->k(), "192.0.2.0/24", "192.0.1.0/24", "%trap", 777);

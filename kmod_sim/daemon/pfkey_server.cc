@@ -170,6 +170,7 @@ void PfkeyServer::serve(Client& client, uint32_t events) {
 
 void PfkeyServer::handle_datagram(Client& client, std::span<uint8_t> datagram, bool truncated) {
     answers_.clear();
+    const uint32_t registered_before = client.state.registered_satypes;
     try {
         if (truncated) {
             answers_.push_back({PfkeyAnswer::Audience::sender, pfkey_error_answer(datagram, EMSGSIZE)});
@@ -183,7 +184,7 @@ void PfkeyServer::handle_datagram(Client& client, std::span<uint8_t> datagram, b
     }
     explicit_bzero(datagram.data(), datagram.size());  // it may have carried keys
     // A REGISTER counts for ACQUIRE before its reply can reach the client.
-    count_esp_listeners();
+    if (client.state.registered_satypes != registered_before) count_esp_listeners();
     for (PfkeyAnswer& answer : answers_) {
         if (answer.audience == PfkeyAnswer::Audience::all) {
             for (auto& other : clients_) {

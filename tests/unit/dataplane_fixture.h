@@ -464,4 +464,22 @@ inline HeldPackets take_held(Klips& k, std::string_view src, std::string_view ds
     return held ? *held : HeldPackets{};
 }
 
+// What rcv answered, checked: delivered to the host byte for byte, or dropped for `why`
+// with nothing out.
+inline void expect_delivered(const PacketResult& r, const Bytes& original) {
+    INFO("rcv: " << describe(r));
+    CHECK(r.verdict == PacketVerdict::delivered);
+    CHECK(r.reason == DropReason::none);
+    CHECK(r.port == PacketPort::host);
+    CHECK(bytes_of(r.packet) == original);
+}
+
+inline void expect_dropped(const PacketResult& r, DropReason why) {
+    INFO("rcv: " << describe(r));
+    CHECK(r.verdict == PacketVerdict::dropped);
+    CHECK(r.reason == why);
+    CHECK(r.port == PacketPort::none);
+    CHECK(r.packet.empty());
+}
+
 }  // namespace dp

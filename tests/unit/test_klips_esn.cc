@@ -96,21 +96,6 @@ uint32_t wire_seq(const Bytes& wire) {
     return get32(wire, ip.header_size + 8);  // next header, length, reserved, SPI, sequence
 }
 
-void expect_delivered(const PacketResult& r, const Bytes& original) {
-    INFO("rcv: " << describe(r));
-    CHECK(r.verdict == PacketVerdict::delivered);
-    CHECK(r.reason == DropReason::none);
-    CHECK(r.port == PacketPort::host);
-    CHECK(bytes_of(r.packet) == original);
-}
-
-void expect_dropped(const PacketResult& r, DropReason why) {
-    INFO("rcv: " << describe(r));
-    CHECK(r.verdict == PacketVerdict::dropped);
-    CHECK(r.reason == why);
-    CHECK(r.packet.empty());
-}
-
 }  // namespace
 
 TEST_CASE("esn: tun+esp round trip across 2^32, the wire carrying the low half", "[esn][esp][roundtrip]") {

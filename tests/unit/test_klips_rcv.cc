@@ -88,22 +88,6 @@ Bytes from_peer(const crypto::Esp& esp, uint64_t seq, const Bytes& inner) {
     return esp_encap(ipip(inner), esp, 0x2002, seq);
 }
 
-void expect_delivered(const PacketResult& r, const Bytes& original) {
-    INFO("rcv: " << describe(r));
-    CHECK(r.verdict == PacketVerdict::delivered);
-    CHECK(r.reason == DropReason::none);
-    CHECK(r.port == PacketPort::host);
-    CHECK(bytes_of(r.packet) == original);
-}
-
-void expect_dropped(const PacketResult& r, DropReason why) {
-    INFO("rcv: " << describe(r));
-    CHECK(r.verdict == PacketVerdict::dropped);
-    CHECK(r.reason == why);
-    CHECK(r.port == PacketPort::none);
-    CHECK(r.packet.empty());
-}
-
 // The outbound group of test_klips_xmit.cc, for round trips in one instance.
 void outbound_esp_tunnel(Module& m, const Bytes& key) {
     m.add(tun_sa("tun0x1001@192.1.2.23", kGwL));

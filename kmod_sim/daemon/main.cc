@@ -14,6 +14,7 @@
 #include <string>
 
 #include "boot_clock.h"
+#include "device_ports.h"
 #include "fusefs/view.h"
 #include "host_network.h"
 #include "kmod_sim/module/pfkey_handler.h"
@@ -151,10 +152,22 @@ int run(const Options& options) {
     KlipsEventsRelay events;
     Klips klips(KlipsConfig{options.profile, KMOD_SIM_VERSION, clock, is_local_address, &events});
     PacketServer packets(klips);
+    DevicePorts ports(klips);
+    if (options.real_devices) packets.send_emitted_through(&ports);
 
     std::mt19937 random{std::random_device{}()};
-    PfkeyHandler handler(klips, PfkeyHost{device_mtu, manual.get(), [&random] { return uint32_t(random()); },
-                                          [&packets](std::vector<uint8_t> packet) { packets.reinject(std::move(packet)); }});
+    PfkeyHost host;
+    host.device_mtu = device_mtu;
+    host.manual_clock = manual.get();
+    host.random = [&random] { return uint32_t(random()); };
+    host.reinject = [&packets](std::vector<uint8_t> packet) { packets.reinject(std::move(packet)); };
+    if (options.real_devices) {
+        host.open_device = [&ports](std::string_view name, std::string_view physical, uint32_t physical_mtu) {
+            return ports.open(name, physical, physical_mtu);
+        };
+        host.close_device = [&ports](std::string_view name) { ports.close(name); };
+    }
+    PfkeyHandler handler(klips, std::move(host));
     PfkeyServer server(handler);
     events.target = &server;
     if (auto error = server.listen(run_dir.pfkey_socket())) {
@@ -165,12 +178,16 @@ int run(const Options& options) {
         starter.failed(*error);
         return 1;
     }
-    // Declared after the server: on any return below, the packet thread (which posts to the
-    // server) stops before the server is destroyed.
-    struct PacketThreadStop {
+    // Declared after the server: on any return below, the packet threads (which post to the
+    // server) stop before the server is destroyed, and the ipsecN devices go.
+    struct PacketThreadsStop {
         PacketServer& packets;
-        ~PacketThreadStop() { packets.stop(); }
-    } packet_thread_stop{packets};
+        DevicePorts& ports;
+        ~PacketThreadsStop() {
+            ports.close_all();
+            packets.stop();
+        }
+    } packet_threads_stop{packets, ports};
 
     std::string tree_error;
     fusefs::GeneratedTree tree = view_tree(klips, &tree_error);
@@ -191,7 +208,7 @@ int run(const Options& options) {
         // Not fatal: the view works; only the ipsec commands will not find it through DIR.
         if (auto error = run_dir.link_view(view.mountpoint())) std::fprintf(stderr, "kmod-sim: warning: %s\n", error->c_str());
     }
-        if (auto error = run_dir.write_pid()) {
+    if (auto error = run_dir.write_pid()) {
         starter.failed(*error);
         return 1;
     }
@@ -206,6 +223,7 @@ int run(const Options& options) {
 
     // Unmount first: readers holding files open get ENOTCONN rather than a hang.
     view.stop();
+    ports.close_all();
     packets.stop();
     server.close_all();
     close(signal_fd);

@@ -11,7 +11,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: kmod-sim [--run-dir DIR] [--mount MNT] [--format seed|openswan]\n"
-    "                [--clock real|manual] [--foreground | --daemon]\n"
+    "                [--clock real|manual] [--devices real|model] [--foreground | --daemon]\n"
     "       kmod-sim --help | --version\n"
     "\n"
     "Runs the emulated KLIPS module: serves PF_KEY v2 on DIR/pfkey and mounts its /proc files\n"
@@ -25,6 +25,10 @@ constexpr const char* kUsage =
     "                   openswan: byte-exact Openswan 2.6 kernel output\n"
     "  --clock C        real (default): seconds since boot; manual: starts at 0 and moves\n"
     "                   only by PF_KEY X_CLOCK messages (for tests)\n"
+    "  --devices D      real (default): `ipsec tncfg --attach` makes ipsecN a TUN device in\n"
+    "                   this network namespace and opens raw sockets on the physical device,\n"
+    "                   so routed traffic really passes the eroutes and SAs (needs\n"
+    "                   CAP_NET_ADMIN and CAP_NET_RAW); model: ipsecN exist in the tables only\n"
     "  --foreground     stay in the foreground until SIGINT/SIGTERM (the default)\n"
     "  --daemon         return once the view is mounted and the socket listens, leaving the\n"
     "                   instance running in the background (its pid in DIR/kmod-sim.pid)\n"
@@ -38,12 +42,13 @@ Exit mistake(const std::string& what) {
 }  // namespace
 
 std::variant<Options, Exit> parse_options(int argc, char** argv) {
-    enum { kRunDir = 1, kMount, kFormat, kClock, kForeground, kDaemon, kHelp, kVersion };
+    enum { kRunDir = 1, kMount, kFormat, kClock, kDevices, kForeground, kDaemon, kHelp, kVersion };
     static const option kLong[] = {
         {"run-dir", required_argument, nullptr, kRunDir},
         {"mount", required_argument, nullptr, kMount},
         {"format", required_argument, nullptr, kFormat},
         {"clock", required_argument, nullptr, kClock},
+        {"devices", required_argument, nullptr, kDevices},
         {"foreground", no_argument, nullptr, kForeground},
         {"daemon", no_argument, nullptr, kDaemon},
         {"help", no_argument, nullptr, kHelp},
@@ -71,6 +76,11 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
             if (arg == "real") options.manual_clock = false;
             else if (arg == "manual") options.manual_clock = true;
             else return mistake("unknown --clock '" + arg + "' (real or manual)");
+            break;
+        case kDevices:
+            if (arg == "real") options.real_devices = true;
+            else if (arg == "model") options.real_devices = false;
+            else return mistake("unknown --devices '" + arg + "' (real or model)");
             break;
         case kForeground: options.daemonize = false; break;
         case kDaemon: options.daemonize = true; break;

@@ -14,6 +14,7 @@ struct Options {
     std::string mountpoint;              // resolved: --mount, or RUN_DIR/proc
     OutputProfile profile = OutputProfile::seed;
     bool manual_clock = false;
+    bool real_devices = true;            // --devices real: attached ipsecN are TUN devices
     bool daemonize = false;
 };
 

@@ -205,7 +205,12 @@ void PacketServer::run_reinjected() {
     }
     for (const auto& packet : packets) {
         const PacketResult result = klips_.xmit(packet, work_);
-        if (result.port == PacketPort::none || collected_.size() >= kMaxCollected) continue;
+        if (result.port == PacketPort::none) continue;
+        if (ports_ && ports_->any_open()) {
+            ports_->send_routed(result.packet);
+            continue;
+        }
+        if (collected_.size() >= kMaxCollected) continue;
         collected_.push_back({port_of(result.port), std::vector<uint8_t>(result.packet.begin(), result.packet.end())});
     }
 }

@@ -2,6 +2,7 @@
 // test or `ipsec inject` hands the engine one IP packet per message, as if it entered ipsecN
 // from the host (Klips::xmit) or arrived from the network (Klips::rcv), and gets back what the
 // engine emitted. Needs no privilege: the socket is the user's own, like DIR/pfkey.
+// (Real traffic enters and leaves through the ipsecN devices instead: device_ports.h.)
 //
 // It runs its own thread and epoll loop, the daemon's packet thread: packets never wait for
 // PF_KEY work and the other way round beyond the module's lock. Packets the engine sends on
@@ -20,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "device_ports.h"
 #include "epoll_clients.h"
 #include "kmod_sim/lib/inject_protocol.h"
 #include "kmod_sim/module/klips.h"
@@ -35,6 +37,10 @@ public:
     ~PacketServer();
     PacketServer(const PacketServer&) = delete;
     PacketServer& operator=(const PacketServer&) = delete;
+
+    // Where packets the engine sends on its own go once any ipsecN is real: the network,
+    // rather than `collect`. Set before start().
+    void send_emitted_through(DevicePorts* ports) { ports_ = ports; }
 
     // Binds `path` (0600) and starts the packet thread.
     [[nodiscard]] std::optional<std::string> start(const std::string& path);
@@ -58,6 +64,7 @@ private:
     void flush(Client& client);
 
     Klips& klips_;
+    DevicePorts* ports_ = nullptr;
     PacketWork work_;
     std::vector<uint8_t> receive_buffer_;
     std::string path_;

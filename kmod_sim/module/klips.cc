@@ -174,9 +174,15 @@ std::optional<SecurityAssociation> Klips::find_sa(const Said& said) const {
 
 // ---- tncfg, debug, traps
 
-int Klips::attach_device(std::string_view virtual_name, std::string_view physical, uint32_t physical_mtu) {
+int Klips::can_attach_device(std::string_view virtual_name) const {
+    std::shared_lock lock(mutex_);
+    return tncfg_.can_attach(virtual_name);
+}
+
+int Klips::attach_device(std::string_view virtual_name, std::string_view physical, uint32_t mtu,
+                         uint32_t physical_mtu) {
     std::unique_lock lock(mutex_);
-    return tncfg_.attach(virtual_name, physical, physical_mtu);
+    return tncfg_.attach(virtual_name, physical, mtu, physical_mtu);
 }
 
 int Klips::detach_device(std::string_view virtual_name) {

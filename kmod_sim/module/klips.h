@@ -124,7 +124,8 @@ public:
     std::optional<SecurityAssociation> find_sa(const Said& said) const;  // links cleared
 
     // ---- tncfg
-    int attach_device(std::string_view virtual_name, std::string_view physical, uint32_t physical_mtu);
+    int can_attach_device(std::string_view virtual_name) const;  // 0, ENODEV or EBUSY
+    int attach_device(std::string_view virtual_name, std::string_view physical, uint32_t mtu, uint32_t physical_mtu);
     int detach_device(std::string_view virtual_name);
     void clear_devices();
 

@@ -5,7 +5,7 @@
 #include <mutex>
 #include <shared_mutex>
 
-#include "icmp_reject.h"
+#include "icmp_error.h"
 #include "ip_packet.h"
 #include "klips.h"
 #include "packet_selector.h"

@@ -266,13 +266,32 @@ PfkeyHandler::Outcome PfkeyHandler::tncfg(const Message& m) {
     switch (t.operation) {
     case kTncfgAttach: {
         if (t.virtual_name.empty() || t.physical_name.empty()) return failed(EINVAL);
-        auto mtu = host_.device_mtu ? host_.device_mtu(t.physical_name) : std::nullopt;
-        if (!mtu) return failed(ENXIO);  // ipsec tncfg: "Is the physical device valid?"
-        return {klips_.attach_device(t.virtual_name, t.physical_name, *mtu), Audience::sender, false};
+        // KLIPS's order: the virtual device, then the physical one, then whether it is busy.
+        const int attachable = klips_.can_attach_device(t.virtual_name);
+        if (attachable == ENODEV) return failed(ENODEV);
+        auto physical_mtu = host_.device_mtu ? host_.device_mtu(t.physical_name) : std::nullopt;
+        if (!physical_mtu) return failed(ENXIO);  // ipsec tncfg: "Is the physical device valid?"
+        if (attachable != 0) return failed(attachable);
+        uint32_t mtu = Tncfg::kAttachedMtu;
+        if (host_.open_device) {
+            const DeviceOpened opened = host_.open_device(t.virtual_name, t.physical_name, *physical_mtu);
+            if (opened.error != 0) return failed(opened.error);  // the tables stay as they were
+            mtu = opened.mtu;
+        }
+        const int error = klips_.attach_device(t.virtual_name, t.physical_name, mtu, *physical_mtu);
+        if (error != 0 && host_.close_device) host_.close_device(t.virtual_name);
+        return {error, Audience::sender, false};
     }
-    case kTncfgDetach:
-        return {klips_.detach_device(t.virtual_name), Audience::sender, false};
+    case kTncfgDetach: {
+        const int error = klips_.detach_device(t.virtual_name);
+        if (error == 0 && host_.close_device) host_.close_device(t.virtual_name);
+        return {error, Audience::sender, false};
+    }
     default:
+        if (host_.close_device) {
+            for (const IpsecDevice& d : klips_.devices())
+                if (!d.physical.empty()) host_.close_device(d.name);
+        }
         klips_.clear_devices();
         return {};
     }

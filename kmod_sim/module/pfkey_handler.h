@@ -38,6 +38,12 @@ struct PfkeyAnswer {
     std::vector<uint8_t> message;
 };
 
+// What making an attached ipsecN real gave: 0 and the device's MTU, or an errno.
+struct DeviceOpened {
+    int error = 0;
+    uint32_t mtu = 0;
+};
+
 // What the handler needs from the host it runs on.
 struct PfkeyHost {
     // The MTU of a network device of the host, nullopt when there is none (X_TNCFG attach).
@@ -49,6 +55,12 @@ struct PfkeyHost {
     // Sends a packet again through the data plane (held packets after REPLACEFLOW); null
     // frees them instead.
     std::function<void(std::vector<uint8_t>)> reinject;
+    // Makes an ipsecN real once the tables agree to attach it (a TUN device, raw sockets on the
+    // physical one). Null: the devices exist in the tables only, with KLIPS's MTU.
+    std::function<DeviceOpened(std::string_view virtual_name, std::string_view physical, uint32_t physical_mtu)>
+        open_device;
+    // Removes what open_device made (detach, clear).
+    std::function<void(std::string_view virtual_name)> close_device;
 };
 
 // The failure answer to `request`: its sadb_msg header (as much of it as was readable) with

@@ -28,12 +28,17 @@ const IpsecDevice* Tncfg::find(std::string_view virtual_name) const {
     return nullptr;
 }
 
-int Tncfg::attach(std::string_view virtual_name, std::string_view physical, uint32_t physical_mtu) {
-    IpsecDevice* d = find_mutable(virtual_name);
+int Tncfg::can_attach(std::string_view virtual_name) const {
+    const IpsecDevice* d = find(virtual_name);
     if (!d) return ENODEV;
-    if (!d->physical.empty()) return EBUSY;
+    return d->physical.empty() ? 0 : EBUSY;
+}
+
+int Tncfg::attach(std::string_view virtual_name, std::string_view physical, uint32_t mtu, uint32_t physical_mtu) {
+    if (int error = can_attach(virtual_name)) return error;
+    IpsecDevice* d = find_mutable(virtual_name);
     d->physical = physical;
-    d->mtu = kAttachedMtu;
+    d->mtu = mtu;
     d->private_mtu = physical_mtu;
     d->physical_mtu = physical_mtu;
     return 0;

@@ -11,21 +11,23 @@ namespace kmod_sim {
 struct IpsecDevice {
     std::string name;      // ipsec0 …
     std::string physical;  // empty when detached
-    uint32_t mtu = 0;            // the virtual device's MTU: 16260 when attached, else 0
+    uint32_t mtu = 0;            // the virtual device's MTU when attached (KLIPS: 16260), else 0
     uint32_t private_mtu = 0;    // KLIPS's bracketed value: the physical MTU, lowered by PMTU
     uint32_t physical_mtu = 0;
 };
 
 class Tncfg {
 public:
-    static constexpr uint32_t kAttachedMtu = 16260;
+    static constexpr uint32_t kAttachedMtu = 16260;  // KLIPS's, and the most a real ipsecN gets
     static constexpr int kDevicesAtLoad = 4;  // ipsec0..ipsec3, as KLIPS's IPSEC_NUM_IF
 
     Tncfg();
 
     // 0; ENODEV for a virtual device that does not exist; EBUSY when already attached.
-    // The caller has checked the physical device and passes its MTU.
-    int attach(std::string_view virtual_name, std::string_view physical, uint32_t physical_mtu);
+    int can_attach(std::string_view virtual_name) const;
+    // can_attach's answer, and on 0 the attachment. The caller has checked the physical device
+    // and passes its MTU, and the MTU the virtual device got.
+    int attach(std::string_view virtual_name, std::string_view physical, uint32_t mtu, uint32_t physical_mtu);
     // 0; ENODEV for an unknown device; ENXIO when it is not attached.
     int detach(std::string_view virtual_name);
     void clear();

@@ -27,7 +27,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Klips klips(KlipsConfig{OutputProfile::seed, "fuzz", clock, [](const IpAddress&) { return false; }});
     uint32_t random = 0;
     PfkeyHandler handler(klips, PfkeyHost{[](std::string_view) -> std::optional<uint32_t> { return 1500; },
-                                          clock.get(), [&random] { return random++; }});
+                                          clock.get(), [&random] { return random++; }, nullptr,
+                                          nullptr, nullptr});
     PfkeySocket socket;
     std::span<const uint8_t> rest(data, size);
     std::vector<PfkeyAnswer> answers;

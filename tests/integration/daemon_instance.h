@@ -10,6 +10,7 @@
 // nothing sleeps to synchronise.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -244,6 +245,9 @@ public:
     void set_mount(std::string mnt) { mount_ = std::move(mnt); }
 
     // The command line `start` runs: bin --run-dir DIR [--mount MNT] <options> --daemon.
+    // Instances run side by side in one network namespace, so their ipsecN stay in the tables
+    // (--devices model) unless the options say otherwise; real devices are tested on the
+    // netns topology (tests/integration/netns).
     std::vector<std::string> command(bool daemon = true) const {
         std::vector<std::string> argv{kmod_sim_bin(), "--run-dir", dir_};
         if (!mount_.empty()) {
@@ -251,6 +255,10 @@ public:
             argv.push_back(mount_);
         }
         argv.insert(argv.end(), options_.begin(), options_.end());
+        if (std::find(options_.begin(), options_.end(), "--devices") == options_.end()) {
+            argv.push_back("--devices");
+            argv.push_back("model");
+        }
         if (daemon) argv.push_back("--daemon");
         return argv;
     }

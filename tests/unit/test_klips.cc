@@ -1011,7 +1011,7 @@ TEST_CASE("tncfg: ipsec0..ipsec3 exist detached; attach, detach, clear", "[klips
     CHECK(render_tncfg(k) == "ipsec0 -> NULL mtu=0(0) -> 0\nipsec1 -> NULL mtu=0(0) -> 0\n"
                              "ipsec2 -> NULL mtu=0(0) -> 0\nipsec3 -> NULL mtu=0(0) -> 0\n");
 
-    REQUIRE(k.attach_device("ipsec0", "eth1", 1500) == 0);
+    REQUIRE(k.attach_device("ipsec0", "eth1", Tncfg::kAttachedMtu, 1500) == 0);
     devices = k.devices();
     CHECK(devices[0].physical == "eth1");
     CHECK(devices[0].mtu == 16260);
@@ -1020,12 +1020,12 @@ TEST_CASE("tncfg: ipsec0..ipsec3 exist detached; attach, detach, clear", "[klips
     CHECK(devices[1].mtu == 0);
     CHECK(render_tncfg(k).substr(0, 39) == "ipsec0 -> eth1 mtu=16260(1500) -> 1500\n");  // §11 #17
 
-    CHECK(k.attach_device("ipsec0", "eth1", 1500) == EBUSY);
-    CHECK(k.attach_device("ipsec0", "eth3", 9000) == EBUSY);
+    CHECK(k.attach_device("ipsec0", "eth1", Tncfg::kAttachedMtu, 1500) == EBUSY);
+    CHECK(k.attach_device("ipsec0", "eth3", Tncfg::kAttachedMtu, 9000) == EBUSY);
     CHECK(k.devices()[0].physical == "eth1");
-    CHECK(k.attach_device("ipsec9", "eth1", 1500) == ENODEV);
-    CHECK(k.attach_device("eth0", "eth1", 1500) == ENODEV);
-    CHECK(k.attach_device("ipsec4", "eth1", 1500) == ENODEV);
+    CHECK(k.attach_device("ipsec9", "eth1", Tncfg::kAttachedMtu, 1500) == ENODEV);
+    CHECK(k.attach_device("eth0", "eth1", Tncfg::kAttachedMtu, 1500) == ENODEV);
+    CHECK(k.attach_device("ipsec4", "eth1", Tncfg::kAttachedMtu, 1500) == ENODEV);
     CHECK(k.devices().size() == 4);
 
     CHECK(k.detach_device("ipsec1") == ENXIO);
@@ -1037,15 +1037,15 @@ TEST_CASE("tncfg: ipsec0..ipsec3 exist detached; attach, detach, clear", "[klips
     CHECK(k.devices()[0].physical_mtu == 0);
     CHECK(k.detach_device("ipsec0") == ENXIO);
 
-    REQUIRE(k.attach_device("ipsec2", "eth3", 1443) == 0);
-    REQUIRE(k.attach_device("ipsec3", "eth0", 1500) == 0);
+    REQUIRE(k.attach_device("ipsec2", "eth3", Tncfg::kAttachedMtu, 1443) == 0);
+    REQUIRE(k.attach_device("ipsec3", "eth0", Tncfg::kAttachedMtu, 1500) == 0);
     k.clear_devices();
     for (const IpsecDevice& d : k.devices()) {
         CHECK(d.physical.empty());
         CHECK(d.mtu == 0);
     }
     CHECK(k.detach_device("ipsec2") == ENXIO);
-    CHECK(k.attach_device("ipsec2", "eth3", 1443) == 0);  // attachable again
+    CHECK(k.attach_device("ipsec2", "eth3", Tncfg::kAttachedMtu, 1443) == 0);  // attachable again
 }
 
 // ---------------------------------------------------------------------------------------------

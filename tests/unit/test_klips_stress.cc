@@ -407,7 +407,7 @@ TEST_CASE("Klips stays consistent under concurrent writers, packet readers and r
     const std::string spi_file = render_spi(k);
     REQUIRE(std::count(spi_file.begin(), spi_file.end(), '\n') == 6);
     const std::string tncfg_detached = render_tncfg(k);
-    REQUIRE(k.attach_device("ipsec1", "eth1", 1500) == 0);
+    REQUIRE(k.attach_device("ipsec1", "eth1", Tncfg::kAttachedMtu, 1500) == 0);
     const std::string tncfg_attached = render_tncfg(k);
     REQUIRE(k.detach_device("ipsec1") == 0);
     const std::string debug_clear = render_klipsdebug(k);
@@ -539,7 +539,7 @@ TEST_CASE("Klips stays consistent under concurrent writers, packet readers and r
 
             if (i % 4 == 0) {
                 const int e = timed(slowest, [&] {
-                    return attached ? k.detach_device("ipsec1") : k.attach_device("ipsec1", "eth1", 1500);
+                    return attached ? k.detach_device("ipsec1") : k.attach_device("ipsec1", "eth1", Tncfg::kAttachedMtu, 1500);
                 });
                 if (e) f.add("tncfg: " + std::to_string(e));
                 attached = !attached;

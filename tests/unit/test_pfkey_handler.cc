@@ -54,7 +54,17 @@ struct Harness {
                                               if (name == "eth0") return 1500;
                                               return std::nullopt;
                                           },
-                                          clock.get(), [this] { return next_random++; }, nullptr}};
+                                          clock.get(), [this] { return next_random++; }, nullptr,
+                                          [this](std::string_view v, std::string_view p, uint32_t mtu) {
+                                              if (!open_device) return DeviceOpened{0, Tncfg::kAttachedMtu};
+                                              return open_device(v, p, mtu);
+                                          },
+                                          [this](std::string_view v) {
+                                              if (close_device) close_device(v);
+                                          }}};
+    // What the host does when a device is made real or removed (unset: as in the tables only).
+    std::function<DeviceOpened(std::string_view, std::string_view, uint32_t)> open_device;
+    std::function<void(std::string_view)> close_device;
     PfkeySocket socket;
 
     std::vector<PfkeyAnswer> ask_bytes(std::span<const uint8_t> bytes) {
@@ -550,6 +560,8 @@ TEST_CASE("pfkey handler: X_DEBUG, X_TNCFG and X_CLOCK", "[pfkey_handler]") {
     CHECK(h.errno_of(tncfg) == 0);
     CHECK(h.klips.devices()[0].physical.empty());
 
+    CHECK(h.klips.devices()[0].mtu == 0);
+
     Message clock;
     clock.type = kXClock;
     clock.x_clock = XClockExt{kClockGet, 0};
@@ -561,7 +573,7 @@ TEST_CASE("pfkey handler: X_DEBUG, X_TNCFG and X_CLOCK", "[pfkey_handler]") {
     CHECK(h.klips.now() == 5);
 
     Klips real_klips{KlipsConfig{OutputProfile::seed, "test", h.clock, nullptr}};
-    PfkeyHandler real(real_klips, PfkeyHost{nullptr, nullptr, [] { return 0u; }, nullptr});
+    PfkeyHandler real(real_klips, PfkeyHost{nullptr, nullptr, [] { return 0u; }, nullptr, nullptr, nullptr});
     std::vector<PfkeyAnswer> answers;
     auto bytes = encode(clock);
     real.handle(*bytes, h.socket, &answers);
@@ -601,4 +613,54 @@ TEST_CASE("pfkey handler: malformed messages get EINVAL and change nothing", "[p
     with_errno.errno_value = EIO;  // requests carry no errno
     CHECK(h.errno_of(with_errno) == EINVAL);
     CHECK(h.klips.sa_count() == 1);
+}
+
+TEST_CASE("pfkey handler: X_TNCFG makes a device real only once the tables agree", "[pfkey_handler]") {
+    Harness h;
+    std::vector<std::string> calls;  // what the host was asked, in order
+    int open_error = EPERM;
+    h.open_device = [&](std::string_view v, std::string_view p, uint32_t mtu) {
+        calls.push_back("open " + std::string(v) + " " + std::string(p) + " " + std::to_string(mtu));
+        return DeviceOpened{open_error, open_error ? 0u : 1363u};
+    };
+    h.close_device = [&](std::string_view v) { calls.push_back("close " + std::string(v)); };
+    Message tncfg;
+    tncfg.type = kXTncfg;
+
+    // Refused by the host (no privilege): the tables are as before.
+    tncfg.x_tncfg = XTncfgExt{kTncfgAttach, "ipsec0", "eth0"};
+    CHECK(h.errno_of(tncfg) == EPERM);
+    CHECK(h.klips.devices()[0].physical.empty());
+    CHECK(calls == std::vector<std::string>{"open ipsec0 eth0 1500"});
+
+    // Refused by the tables first: the host is not asked.
+    calls.clear();
+    tncfg.x_tncfg = XTncfgExt{kTncfgAttach, "ipsec9", "eth0"};
+    CHECK(h.errno_of(tncfg) == ENODEV);
+    tncfg.x_tncfg = XTncfgExt{kTncfgAttach, "ipsec1", "eth9"};
+    CHECK(h.errno_of(tncfg) == ENXIO);
+    CHECK(calls.empty());
+
+    // Accepted: the listing carries the real device's MTU and the physical one.
+    open_error = 0;
+    tncfg.x_tncfg = XTncfgExt{kTncfgAttach, "ipsec0", "eth0"};
+    CHECK(h.errno_of(tncfg) == 0);
+    CHECK(h.klips.devices()[0].physical == "eth0");
+    CHECK(h.klips.devices()[0].mtu == 1363);
+    CHECK(h.klips.devices()[0].private_mtu == 1500);
+    CHECK(h.klips.devices()[0].physical_mtu == 1500);
+    CHECK(h.errno_of(tncfg) == EBUSY);  // not opened twice
+    tncfg.x_tncfg = XTncfgExt{kTncfgAttach, "ipsec2", "eth0"};
+    CHECK(h.errno_of(tncfg) == 0);
+    CHECK(calls == std::vector<std::string>{"open ipsec0 eth0 1500", "open ipsec2 eth0 1500"});
+
+    // Detach closes that one; clear closes the rest; a detached device is not closed again.
+    calls.clear();
+    tncfg.x_tncfg = XTncfgExt{kTncfgDetach, "ipsec0", ""};
+    CHECK(h.errno_of(tncfg) == 0);
+    CHECK(h.errno_of(tncfg) == ENXIO);
+    tncfg.x_tncfg = XTncfgExt{kTncfgClear, "", ""};
+    CHECK(h.errno_of(tncfg) == 0);
+    CHECK(calls == std::vector<std::string>{"close ipsec0", "close ipsec2"});
+    for (const IpsecDevice& d : h.klips.devices()) CHECK(d.physical.empty());
 }

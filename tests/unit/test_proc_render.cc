@@ -1070,7 +1070,7 @@ TEST_CASE("tncfg: vector 17 and detached devices", "[tncfg][klips]") {
               "ipsec1 -> NULL mtu=0(0) -> 0\n"
               "ipsec2 -> NULL mtu=0(0) -> 0\n"
               "ipsec3 -> NULL mtu=0(0) -> 0\n");
-        REQUIRE(i.klips->attach_device("ipsec0", "eth1", 1500) == 0);
+        REQUIRE(i.klips->attach_device("ipsec0", "eth1", Tncfg::kAttachedMtu, 1500) == 0);
         CHECK(render_tncfg(*i.klips) ==
               "ipsec0 -> eth1 mtu=16260(1500) -> 1500\n"
               "ipsec1 -> NULL mtu=0(0) -> 0\n"
@@ -1182,7 +1182,7 @@ TEST_CASE("proc_entries: every file and legacy symlink once, rendering as render
         Instance i = make_klips(profile, 1000, [](const IpAddress& a) { return a == IpAddress::v4(192, 1, 2, 45); });
         add_seed_examples(*i.klips);
         add_vector11(*i.klips);
-        REQUIRE(i.klips->attach_device("ipsec1", "eth0", 1400) == 0);
+        REQUIRE(i.klips->attach_device("ipsec1", "eth0", Tncfg::kAttachedMtu, 1400) == 0);
         i.klips->apply_debug(KlipsDebug::set_words(KlipsDebug::kXform));
         i.klips->count_trap(true);
         i.clock->advance(17);

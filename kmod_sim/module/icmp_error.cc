@@ -1,4 +1,4 @@
-#include "icmp_reject.h"
+#include "icmp_error.h"
 
 #include <algorithm>
 
@@ -34,9 +34,10 @@ bool multicast(const IpAddress& a) {
     return a.is_v4() ? (b[0] & 0xf0) == 0xe0 || a.v4_host_order() == 0xffffffff : b[0] == 0xff;
 }
 
-}  // namespace
-
-bool icmp_reject(std::span<const uint8_t> packet, const IpHeader& h, std::vector<uint8_t>& out) {
+// One error: ICMP `type4`/`code4` or ICMPv6 `type6`/`code6`, `rest` in the 4 bytes after the
+// checksum (the MTU field of "fragmentation needed" and "packet too big").
+bool icmp_error(std::span<const uint8_t> packet, const IpHeader& h, uint8_t type4, uint8_t code4, uint8_t type6,
+                uint8_t code6, uint32_t rest, std::vector<uint8_t>& out) {
     out.clear();
     if (is_icmp_error(packet, h) || later_fragment(packet, h) || h.src().is_unspecified() || multicast(h.src())) {
         return false;
@@ -54,8 +55,9 @@ bool icmp_reject(std::span<const uint8_t> packet, const IpHeader& h, std::vector
         std::copy_n(h.src().bytes().data(), 4, p + 16);
         put16(p + 10, crypto::internet_checksum({p, 20}));
         uint8_t* icmp = p + 20;
-        icmp[0] = 3;   // destination unreachable
-        icmp[1] = 13;  // communication administratively prohibited
+        icmp[0] = type4;
+        icmp[1] = code4;
+        crypto::wire::put32(icmp + 4, rest);
         std::copy_n(quoted.data(), quote, icmp + 8);
         put16(icmp + 2, crypto::internet_checksum({icmp, 8 + quote}));
         return true;
@@ -71,11 +73,12 @@ bool icmp_reject(std::span<const uint8_t> packet, const IpHeader& h, std::vector
     std::copy_n(h.dst().bytes().data(), 16, p + 8);
     std::copy_n(h.src().bytes().data(), 16, p + 24);
     uint8_t* icmp = p + 40;
-    icmp[0] = 1;  // destination unreachable
-    icmp[1] = 1;  // communication with destination administratively prohibited
+    icmp[0] = type6;
+    icmp[1] = code6;
+    crypto::wire::put32(icmp + 4, rest);
     std::copy_n(quoted.data(), quote, icmp + 8);
     // The checksum covers the pseudo-header (RFC 8200 §8.1): addresses, length, next header.
-    // %reject is not a fast path: a scratch copy keeps this plain.
+    // Errors are not a fast path: a scratch copy keeps this plain.
     std::vector<uint8_t> pseudo(40 + icmp_size, 0);
     std::copy_n(p + 8, 32, pseudo.data());
     crypto::wire::put32(pseudo.data() + 32, static_cast<uint32_t>(icmp_size));
@@ -83,6 +86,19 @@ bool icmp_reject(std::span<const uint8_t> packet, const IpHeader& h, std::vector
     std::copy_n(icmp, icmp_size, pseudo.data() + 40);
     put16(icmp + 2, crypto::internet_checksum(pseudo));
     return true;
+}
+
+}  // namespace
+
+bool icmp_reject(std::span<const uint8_t> packet, const IpHeader& h, std::vector<uint8_t>& out) {
+    // Destination unreachable, administratively prohibited.
+    return icmp_error(packet, h, 3, 13, 1, 1, 0, out);
+}
+
+bool icmp_too_big(std::span<const uint8_t> packet, const IpHeader& h, uint32_t mtu, std::vector<uint8_t>& out) {
+    // RFC 1191 §4: the next-hop MTU in the low 16 bits; RFC 4443 §3.2: all 32.
+    const uint32_t v4_mtu = std::min<uint32_t>(mtu, 0xffff);
+    return icmp_error(packet, h, 3, 4, 2, 0, h.version == 4 ? v4_mtu : mtu, out);
 }
 
 }  // namespace kmod_sim

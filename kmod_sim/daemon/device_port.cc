@@ -1,0 +1,189 @@
+#include "device_port.h"
+
+#include <net/if.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "crypto/algorithms.h"
+#include "kmod_sim/module/icmp_error.h"
+#include "kmod_sim/module/ip_fragment.h"
+#include "kmod_sim/module/ip_packet.h"
+#include "tun_device.h"
+
+namespace kmod_sim::daemon {
+
+namespace {
+
+constexpr uint64_t kWakeTag = 0;
+constexpr uint64_t kTunTag = 1;
+constexpr uint64_t kFirstReceiverTag = 2;  // + the receiver's index
+constexpr size_t kMaxRead = 65536;
+constexpr uint32_t kIpv6MinimumMtu = 1280;
+constexpr uint32_t kIpv4MinimumMtu = 68;  // RFC 791
+
+uint32_t bits_to_bytes(uint16_t bits) { return bits / 8u; }
+
+bool may_fragment(std::span<const uint8_t> inner, const IpHeader& h) {
+    return h.version == 4 && (inner[6] & 0x40) == 0;  // DF clear; IPv6 is never fragmented on the way
+}
+
+}  // namespace
+
+uint32_t DevicePort::chain_overhead_reserve() {
+    using namespace crypto;
+    uint32_t esp_auth = 0;  // IV and ICV together
+    for (Cipher c : {Cipher::aes256_gcm16, Cipher::chacha20_poly1305}) {
+        esp_auth = std::max(esp_auth, bits_to_bytes(info(c).iv_bits) + bits_to_bytes(info(c).icv_bits));
+    }
+    uint32_t hmac = 0;
+    for (Integrity i : {Integrity::hmac_sha2_256_128, Integrity::hmac_sha2_512_256}) {
+        hmac = std::max(hmac, bits_to_bytes(info(i).icv_bits));
+    }
+    esp_auth = std::max(esp_auth, hmac);  // ESP with null encryption carries only the HMAC
+    const uint32_t tunnel = 40;                    // an IPv6 outer header
+    const uint32_t ipcomp = 4;
+    const uint32_t esp = 8 + esp_auth + 2 + 3;     // SPI and sequence, trailer, padding to 4
+    const uint32_t ah = (12 + hmac + 7) / 8 * 8;   // padded to 8 bytes for IPv6 (RFC 4302 §3.3.3.2.1)
+    return tunnel + ipcomp + esp + ah;
+}
+
+uint32_t DevicePort::tun_mtu_for(uint32_t physical_mtu) {
+    const uint32_t reserve = chain_overhead_reserve();
+    uint32_t mtu = physical_mtu > reserve ? physical_mtu - reserve : kIpv4MinimumMtu;
+    mtu = std::min(mtu, Tncfg::kAttachedMtu);
+    if (mtu < kIpv6MinimumMtu && physical_mtu >= kIpv6MinimumMtu) mtu = kIpv6MinimumMtu;
+    return std::max(mtu, kIpv4MinimumMtu);
+}
+
+DevicePort::DevicePort(Klips& klips, std::string physical, uint32_t physical_mtu)
+    : klips_(klips), physical_(std::move(physical)), physical_mtu_(physical_mtu), read_buffer_(kMaxRead),
+      fragment_id_(std::random_device{}()) {}
+
+DevicePort::Opened DevicePort::open(Klips& klips, const std::string& virtual_name, const std::string& physical,
+                                    uint32_t physical_mtu) {
+    Opened result;
+    std::unique_ptr<DevicePort> port(new DevicePort(klips, physical, physical_mtu));
+    auto failed = [&result](int error, std::string what) {
+        result.error = error;
+        result.what = std::move(what);
+        return std::move(result);
+    };
+    // Raw sockets first: without CAP_NET_RAW nothing is created at all.
+    std::string what;
+    if (int error = port->wire_.open(physical, &what)) return failed(error, what);
+    if (int error = port->host_.open("", &what)) return failed(error, what);
+    if (int error = port->receivers_.open(physical, &what)) return failed(error, what);
+    port->control_ = UniqueFd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!port->control_) return failed(errno, "socket");
+    const uint32_t mtu = tun_mtu_for(physical_mtu);
+    TunOpened tun = open_tun(virtual_name, mtu);
+    if (!tun.fd) return failed(tun.error, tun.what);
+    port->tun_ = std::move(tun.fd);
+
+    port->epoll_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
+    if (!port->epoll_) return failed(errno, "epoll_create1");
+    port->wake_ = UniqueFd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!port->wake_) return failed(errno, "eventfd");
+    auto watch = [&port](int fd, uint64_t tag) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = tag;
+        return epoll_ctl(port->epoll_.get(), EPOLL_CTL_ADD, fd, &ev) == 0;
+    };
+    if (!watch(port->wake_.get(), kWakeTag) || !watch(port->tun_.get(), kTunTag)) return failed(errno, "epoll_ctl");
+    const auto& sockets = port->receivers_.sockets();
+    for (size_t i = 0; i < sockets.size(); ++i) {
+        if (!watch(sockets[i].fd.get(), kFirstReceiverTag + i)) return failed(errno, "epoll_ctl");
+    }
+    DevicePort* self = port.get();
+    port->thread_ = std::thread([self] { self->loop(); });
+    result.port = std::move(port);
+    result.mtu = mtu;
+    return result;
+}
+
+DevicePort::~DevicePort() {
+    if (thread_.joinable()) {
+        const uint64_t one = 1;
+        [[maybe_unused]] ssize_t n = write(wake_.get(), &one, sizeof one);
+        thread_.join();
+    }
+}
+
+void DevicePort::loop() {
+    epoll_event events[16];
+    for (;;) {
+        const int n = epoll_wait(epoll_.get(), events, 16, -1);
+        if (n < 0 && errno != EINTR) return;
+        for (int i = 0; i < n; ++i) {
+            const uint64_t tag = events[i].data.u64;
+            if (tag == kWakeTag) return;
+            if (tag == kTunTag) transmit_batch();
+            else receive_batch(receivers_.sockets()[tag - kFirstReceiverTag]);
+        }
+    }
+}
+
+void DevicePort::refresh_physical_mtu() {
+    ifreq request{};
+    std::memcpy(request.ifr_name, physical_.data(), std::min(physical_.size(), sizeof request.ifr_name - 1));
+    if (ioctl(control_.get(), SIOCGIFMTU, &request) == 0 && request.ifr_mtu > 0) {
+        physical_mtu_ = static_cast<uint32_t>(request.ifr_mtu);
+    }
+}
+
+void DevicePort::transmit_batch() {
+    refresh_physical_mtu();
+    for (size_t i = 0; i < kPacketBatch; ++i) {
+        const ssize_t n = read(tun_.get(), read_buffer_.data(), read_buffer_.size());
+        if (n <= 0) break;  // EAGAIN: all read
+        const std::span<const uint8_t> packet(read_buffer_.data(), static_cast<size_t>(n));
+        const PacketResult result = klips_.xmit(packet, work_);
+        if (result.port == PacketPort::wire) to_wire(packet, result.packet);
+        else if (result.port == PacketPort::host) host_.queue(result.packet);  // %reject's ICMP
+    }
+    wire_.flush();
+    host_.flush();
+}
+
+void DevicePort::to_wire(std::span<const uint8_t> inner, std::span<const uint8_t> outer) {
+    if (outer.size() <= physical_mtu_) {
+        wire_.queue(outer);
+        return;
+    }
+    const auto inner_header = parse_ip_header(inner);
+    if (!inner_header) return;
+    if (!may_fragment(inner, *inner_header)) {
+        // What the sender's packets may be so that, encapsulated the same way, they fit.
+        const size_t overhead = outer.size() - std::min(outer.size(), inner_header->total_size);
+        const uint32_t floor = inner_header->version == 4 ? kIpv4MinimumMtu : kIpv6MinimumMtu;
+        const uint32_t fits = physical_mtu_ > overhead ? static_cast<uint32_t>(physical_mtu_ - overhead) : floor;
+        if (icmp_too_big(inner, *inner_header, std::max(fits, floor), icmp_)) host_.queue(icmp_);
+        return;
+    }
+    fragments_.clear();
+    const bool split = (outer[0] >> 4) == 4 ? fragment_ipv4(outer, physical_mtu_, &fragments_)
+                                             : fragment_ipv6(outer, physical_mtu_, fragment_id_++, &fragments_);
+    if (!split) return;  // a header the fragmenter refuses: dropped, as the kernel would
+    for (const auto& fragment : fragments_) wire_.queue(fragment);
+}
+
+void DevicePort::receive_batch(const RawReceivers::Socket& socket) {
+    for (std::span<const uint8_t> packet : receivers_.receive(socket)) {
+        const PacketResult result = klips_.rcv(packet, work_);
+        // Only what the engine decapsulated goes in; anything it passed is the kernel's own
+        // copy to deliver (raw sockets only ever see copies).
+        if (result.verdict != PacketVerdict::delivered) continue;
+        // A full queue drops the packet, as a busy interface would.
+        [[maybe_unused]] const ssize_t written = write(tun_.get(), result.packet.data(), result.packet.size());
+    }
+}
+
+}  // namespace kmod_sim::daemon

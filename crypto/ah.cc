@@ -187,6 +187,9 @@ AhStatus Ah::seal(uint32_t spi, uint64_t seq, std::span<const uint8_t> packet, s
     put32(a + 8, uint32_t(seq));           // only the low half travels (§2.5.1)
     std::memset(a + kHeaderSize, 0, ah - kHeaderSize);  // ICV zeroed for the computation; padding zero
     std::memcpy(a + ah, packet.data() + ip.header_size, packet.size() - ip.header_size);
+    // AH covers the IPv4 Identification, and a raw socket's kernel replaces a zero one on the
+    // way out. A whole datagram (not a fragment) may carry any (RFC 6864 §4.1): give it one.
+    if (!ip.ipv6 && get16(h + 4) == 0 && (get16(h + 6) & 0x3fff) == 0) put16(h + 4, uint16_t(seq) ? uint16_t(seq) : 1);
     set_protocol_and_length(ip.ipv6, h, ip.header_size, kProtocol, out.size());
 
     uint8_t zeroed[kIpv4MaxHeader];

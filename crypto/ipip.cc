@@ -140,7 +140,10 @@ IpipStatus IpipTunnel::write_header(std::span<const uint8_t> inner, std::span<co
         h[0] = 0x45;  // version 4, IHL 5: options are never copied
         h[1] = tos;
         put16(h + 2, uint16_t(total));
-        put16(h + 4, next_id_.fetch_add(1, std::memory_order_relaxed));
+        // Never 0: a raw socket's kernel would replace it, and AH covers it.
+        uint16_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
+        if (id == 0) id = next_id_.fetch_add(1, std::memory_order_relaxed);
+        put16(h + 4, id);
         h[6] = inner_v4 ? uint8_t(inner[6] & kDf) : kDf;  // flags, fragment offset 0
         h[7] = 0;
         h[8] = kTtl;

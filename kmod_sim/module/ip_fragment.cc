@@ -63,6 +63,7 @@ bool fragment_ipv4(std::span<const uint8_t> packet, size_t mtu, std::vector<std:
     const std::span<const uint8_t> payload = whole.subspan(h->header_size);
     const size_t base_offset = flags & kOffsetMask;  // in 8-byte units: the packet may be a fragment itself
     const bool more_after = flags & kMf;
+    if (base_offset * 8 + payload.size() > 0xffff) return false;  // beyond any datagram (RFC 791 §3.1)
     for (size_t at = 0; at < payload.size();) {
         const std::span<const uint8_t> header = at == 0 ? first_header : std::span<const uint8_t>(later_header);
         const size_t room = (mtu - header.size()) & ~size_t{7};

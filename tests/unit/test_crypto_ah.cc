@@ -429,3 +429,27 @@ TEST_CASE("AH: what seal and open refuse", "[ah]") {
     CHECK(ah.open(sealed, 0, out).status == AhStatus::bad_payload_length);
     CHECK(std::string(to_string(AhStatus::icv_mismatch)) == "ICV mismatch");
 }
+
+TEST_CASE("AH: a zero IPv4 identification is given one before the ICV", "[ah]") {
+    // A raw socket's kernel replaces a zero Identification, which AH covers (RFC 4302 §3.3.3.1.1.1:
+    // immutable), so the packet would fail its check; the source of a whole datagram may pick
+    // any (RFC 6864 §4.1).
+    const Ah ah(Integrity::hmac_sha2_256_128, test_key(Integrity::hmac_sha2_256_128), false);
+    Bytes packet = ipv4(counting(1, 40));
+    set16(packet, 4, 0);
+    set16(packet, 10, ipv4_checksum(packet, 20));
+    for (uint64_t seq : {uint64_t(7), uint64_t(0x10000)}) {
+        Bytes sealed, opened;
+        REQUIRE(ah.seal(0x100, seq, packet, sealed) == AhStatus::ok);
+        const uint16_t id = uint16_t(sealed[4] << 8 | sealed[5]);
+        CHECK(id == (seq == 7 ? 7 : 1));  // the sequence number's low half, never 0
+        CHECK(ipv4_checksum(sealed, 20) == uint16_t(sealed[10] << 8 | sealed[11]));
+        REQUIRE(ah.open(sealed, 0, opened).status == AhStatus::ok);
+        CHECK(Bytes(opened.begin() + 20, opened.end()) == Bytes(packet.begin() + 20, packet.end()));
+    }
+    // A non-zero one is left alone.
+    Bytes sealed;
+    REQUIRE(ah.seal(0x100, 7, ipv4(counting(1, 40)), sealed) == AhStatus::ok);
+    CHECK(sealed[4] == 0x12);
+    CHECK(sealed[5] == 0x34);
+}

@@ -62,14 +62,14 @@ uint32_t DevicePort::tun_mtu_for(uint32_t physical_mtu) {
     return std::max(mtu, kIpv4MinimumMtu);
 }
 
-DevicePort::DevicePort(Klips& klips, std::string physical, uint32_t physical_mtu)
-    : klips_(klips), physical_(std::move(physical)), physical_mtu_(physical_mtu), read_buffer_(kMaxRead),
+DevicePort::DevicePort(Klips& klips, std::string virtual_name, std::string physical, uint32_t physical_mtu)
+    : klips_(klips), virtual_name_(std::move(virtual_name)), physical_(std::move(physical)), physical_mtu_(physical_mtu), read_buffer_(kMaxRead),
       fragment_id_(std::random_device{}()) {}
 
 DevicePort::Opened DevicePort::open(Klips& klips, const std::string& virtual_name, const std::string& physical,
                                     uint32_t physical_mtu) {
     Opened result;
-    std::unique_ptr<DevicePort> port(new DevicePort(klips, physical, physical_mtu));
+    std::unique_ptr<DevicePort> port(new DevicePort(klips, virtual_name, physical, physical_mtu));
     auto failed = [&result](int error, std::string what) {
         result.error = error;
         result.what = std::move(what);
@@ -134,9 +134,11 @@ void DevicePort::loop() {
 void DevicePort::refresh_physical_mtu() {
     ifreq request{};
     std::memcpy(request.ifr_name, physical_.data(), std::min(physical_.size(), sizeof request.ifr_name - 1));
-    if (ioctl(control_.get(), SIOCGIFMTU, &request) == 0 && request.ifr_mtu > 0) {
-        physical_mtu_ = static_cast<uint32_t>(request.ifr_mtu);
-    }
+    if (ioctl(control_.get(), SIOCGIFMTU, &request) != 0 || request.ifr_mtu <= 0) return;
+    const auto mtu = static_cast<uint32_t>(request.ifr_mtu);
+    if (mtu == physical_mtu_) return;
+    physical_mtu_ = mtu;
+    klips_.set_physical_mtu(virtual_name_, mtu);  // rare: the write lock is fine
 }
 
 void DevicePort::transmit_batch() {

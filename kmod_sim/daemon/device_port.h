@@ -12,7 +12,7 @@
 // "fragmentation needed" / ICMPv6 "packet too big" with the MTU that fits once encapsulated,
 // and the packet is dropped; otherwise the outer packet is fragmented, and the peer
 // reassembles it before its IPsec processing. The MTU is read again for every batch, so a
-// changed link MTU takes effect at once.
+// changed link MTU takes effect at once (and shows in ipsec_tncfg).
 #pragma once
 
 #include <cstdint>
@@ -52,7 +52,7 @@ public:
     DevicePort& operator=(const DevicePort&) = delete;
 
 private:
-    DevicePort(Klips& klips, std::string physical, uint32_t physical_mtu);
+    DevicePort(Klips& klips, std::string virtual_name, std::string physical, uint32_t physical_mtu);
     void loop();
     void transmit_batch();
     void receive_batch(const RawReceivers::Socket& socket);
@@ -61,6 +61,7 @@ private:
     void refresh_physical_mtu();
 
     Klips& klips_;
+    const std::string virtual_name_;
     const std::string physical_;
     uint32_t physical_mtu_;
     PacketWork work_;

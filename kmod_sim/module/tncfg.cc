@@ -52,6 +52,13 @@ int Tncfg::detach(std::string_view virtual_name) {
     return 0;
 }
 
+void Tncfg::set_physical_mtu(std::string_view virtual_name, uint32_t physical_mtu) {
+    IpsecDevice* d = find_mutable(virtual_name);
+    if (!d || d->physical.empty()) return;
+    d->private_mtu = physical_mtu;
+    d->physical_mtu = physical_mtu;
+}
+
 void Tncfg::clear() {
     for (auto& d : devices_) d = detached(d.name);
 }

@@ -357,6 +357,8 @@ def test_large_packets(c):
                 "mtu 1343", r.stdout)
         learnt = run("sunset", "ip", "route", "get", SUNRISE).stdout
         c.check("mtu 1343" in learnt, "sunset's route to sunrise learnt mtu 1343", learnt)
+        c.check(view("west", "net/ipsec_tncfg").startswith("ipsec0 -> eth0 mtu=%d(1400) -> 1400\n" % IPSEC0_MTU),
+                "ipsec_tncfg shows the link's new MTU", view("west", "net/ipsec_tncfg"))
         run("sunset", "ip", "route", "flush", "cache")
         with netns.Capture("west", "eth0", "fragments") as capture:
             r = ping(count=1, size=1335, df="dont")

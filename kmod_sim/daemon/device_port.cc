@@ -24,7 +24,7 @@ namespace {
 constexpr uint64_t kWakeTag = 0;
 constexpr uint64_t kTunTag = 1;
 constexpr uint64_t kFirstReceiverTag = 2;  // + the receiver's index
-constexpr size_t kMaxRead = 65536;
+constexpr size_t kMaxRead = kVnetHeaderSize + 65536;
 constexpr uint32_t kIpv6MinimumMtu = 1280;
 constexpr uint32_t kIpv4MinimumMtu = 68;  // RFC 791
 
@@ -63,8 +63,8 @@ uint32_t DevicePort::tun_mtu_for(uint32_t physical_mtu) {
 }
 
 DevicePort::DevicePort(Klips& klips, std::string virtual_name, std::string physical, uint32_t physical_mtu)
-    : klips_(klips), virtual_name_(std::move(virtual_name)), physical_(std::move(physical)), physical_mtu_(physical_mtu), read_buffer_(kMaxRead),
-      fragment_id_(std::random_device{}()) {}
+    : klips_(klips), virtual_name_(std::move(virtual_name)), physical_(std::move(physical)),
+      physical_mtu_(physical_mtu), coalescer_(-1), read_buffer_(kMaxRead), fragment_id_(std::random_device{}()) {}
 
 DevicePort::Opened DevicePort::open(Klips& klips, const std::string& virtual_name, const std::string& physical,
                                     uint32_t physical_mtu) {
@@ -86,6 +86,7 @@ DevicePort::Opened DevicePort::open(Klips& klips, const std::string& virtual_nam
     TunOpened tun = open_tun(virtual_name, mtu);
     if (!tun.fd) return failed(tun.error, tun.what);
     port->tun_ = std::move(tun.fd);
+    port->coalescer_ = TunCoalescer(port->tun_.get());
 
     port->epoll_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
     if (!port->epoll_) return failed(errno, "epoll_create1");
@@ -146,10 +147,11 @@ void DevicePort::transmit_batch() {
     for (size_t i = 0; i < kPacketBatch; ++i) {
         const ssize_t n = read(tun_.get(), read_buffer_.data(), read_buffer_.size());
         if (n <= 0) break;  // EAGAIN: all read
-        const std::span<const uint8_t> packet(read_buffer_.data(), static_cast<size_t>(n));
-        const PacketResult result = klips_.xmit(packet, work_);
-        if (result.port == PacketPort::wire) to_wire(packet, result.packet);
-        else if (result.port == PacketPort::host) host_.queue(result.packet);  // %reject's ICMP
+        for (std::span<const uint8_t> packet : segmenter_.split({read_buffer_.data(), static_cast<size_t>(n)})) {
+            const PacketResult result = klips_.xmit(packet, work_);
+            if (result.port == PacketPort::wire) to_wire(packet, result.packet);
+            else if (result.port == PacketPort::host) host_.queue(result.packet);  // %reject's ICMP
+        }
     }
     wire_.flush();
     host_.flush();
@@ -182,10 +184,9 @@ void DevicePort::receive_batch(const RawReceivers::Socket& socket) {
         const PacketResult result = klips_.rcv(packet, work_);
         // Only what the engine decapsulated goes in; anything it passed is the kernel's own
         // copy to deliver (raw sockets only ever see copies).
-        if (result.verdict != PacketVerdict::delivered) continue;
-        // A full queue drops the packet, as a busy interface would.
-        [[maybe_unused]] const ssize_t written = write(tun_.get(), result.packet.data(), result.packet.size());
+        if (result.verdict == PacketVerdict::delivered) coalescer_.add(result.packet);
     }
+    coalescer_.flush();
 }
 
 }  // namespace kmod_sim::daemon

@@ -1,9 +1,9 @@
 // One attached ipsecN at work (DESIGN.md "At run time"): its TUN device, the raw sockets on
 // its physical device, and the packet thread that moves packets between them through the
 // engine, in batches:
-//   TUN ipsecN --read--> Klips::xmit --> raw sender bound to the physical device (the wire)
+//   TUN ipsecN --read, segment--> Klips::xmit --> raw sender bound to the physical device (the wire)
 //                                    --> raw sender routed by destination (ICMP back to the host)
-//   raw receivers on the physical device --> Klips::rcv --> delivered: written into ipsecN
+//   raw receivers on the physical device --> Klips::rcv --> delivered: coalesced, written into ipsecN
 // The thread takes only the engine's read lock (and each SA's own), never the PF_KEY loop's
 // or the FUSE view's turn.
 //
@@ -23,6 +23,7 @@
 
 #include "kmod_sim/module/klips.h"
 #include "raw_sockets.h"
+#include "tun_offload.h"
 #include "unique_fd.h"
 
 namespace kmod_sim::daemon {
@@ -72,6 +73,8 @@ private:
     RawSender wire_;    // bound to the physical device
     RawSender host_;    // routed by destination: ICMP errors back to senders
     RawReceivers receivers_;
+    TunSegmenter segmenter_;    // what a TUN read gave, as packets
+    TunCoalescer coalescer_;    // delivered packets into the TUN
     std::vector<uint8_t> read_buffer_;
     std::vector<uint8_t> icmp_;
     std::vector<std::vector<uint8_t>> fragments_;

@@ -38,8 +38,10 @@ TunOpened open_tun(std::string_view name, uint32_t mtu) {
     if (!fd) return failed(errno, "/dev/net/tun");
     ifreq request;
     set_name(request, name);
-    request.ifr_flags = IFF_TUN | IFF_NO_PI;
+    request.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
     if (ioctl(fd.get(), TUNSETIFF, &request) != 0) return failed(errno, "TUNSETIFF " + name_text);
+    const unsigned offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    if (ioctl(fd.get(), TUNSETOFFLOAD, offloads) != 0) return failed(errno, "TUNSETOFFLOAD " + name_text);
 
     UniqueFd control(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (!control) return failed(errno, "socket");

@@ -1,6 +1,8 @@
 // The TUN device behind an attached ipsecN (DESIGN.md "At run time"): IFF_TUN without packet
-// information, so each read or write is one bare IPv4 or IPv6 packet. It is not persistent:
-// the kernel removes it when its descriptor closes, so a killed daemon leaves none behind.
+// information, with a virtio_net_hdr before each packet (IFF_VNET_HDR) and the checksum and
+// TCP segmentation offloads on, so that one read or write can carry many TCP segments
+// (tun_offload.h). It is not persistent: the kernel removes it when its descriptor closes,
+// so a killed daemon leaves none behind.
 #pragma once
 
 #include <cstdint>

@@ -90,6 +90,7 @@ std::span<const std::span<const uint8_t>> TunSegmenter::split(std::span<uint8_t>
     // headers, as the kernel's tcp_gso_segment does.
     const size_t l4 = csum_start;
     if (l4 < (version == 4 ? 20u : kIpv6Header) || l4 + 20 > packet.size()) return {};
+    if ((packet[l4 + 12] >> 4) < 5) return {};  // a TCP header is at least 20 bytes
     const size_t header = l4 + size_t(packet[l4 + 12] >> 4) * 4;
     const size_t mss = vnet.gso_size;
     if (header > packet.size() || mss == 0) return {};
@@ -134,11 +135,13 @@ constexpr uint8_t kUdpGso = 5;  // VIRTIO_NET_HDR_GSO_UDP_L4
 
 // The headers' size (IP and TCP or UDP) when `packet` is an IPv4 TCP segment or UDP datagram
 // that may start or join a super-packet, else 0: no IP options, not a fragment, some payload;
-// TCP with ACK (and perhaps PSH) only.
+// TCP with ACK (and perhaps PSH) only; UDP with a checksum (segmentation would add one).
 size_t coalescable(std::span<const uint8_t> packet) {
     if (packet.size() < 29 || packet[0] != 0x45 || get16(packet.data() + 2) != packet.size()) return 0;
     if ((get16(packet.data() + 6) & 0x3fff) != 0) return 0;
-    if (packet[9] == kUdp) return get16(packet.data() + 24) == packet.size() - 20 ? 28 : 0;
+    if (packet[9] == kUdp) {
+        return get16(packet.data() + 24) == packet.size() - 20 && get16(packet.data() + 26) != 0 ? 28 : 0;
+    }
     if (packet[9] != kTcp || packet.size() < 41) return 0;
     const size_t header = 20 + size_t(packet[32] >> 4) * 4;
     if (header < 40 || header >= packet.size() || (packet[33] & ~kPsh) != kAck) return 0;
@@ -156,6 +159,8 @@ bool TunCoalescer::joins(std::span<const uint8_t> packet) const {
     if (p[1] != first[1] || p[6] != first[6] || p[8] != first[8] || p[9] != first[9]) return false;
     if (std::memcmp(p + 12, first + 12, 12) != 0) return false;
     if (payload == 0 || payload > segment_size_) return false;
+    // Without DF the identifications must run on, as the kernel's segmentation will number them.
+    if (!(p[6] & 0x40) && get16(p + 4) != uint16_t(get16(first + 4) + segments_)) return false;
     if (pending_.size() - kVnetHeaderSize + payload > kMaxSize) return false;
     if (p[9] == kUdp) return true;
     // TCP: the next sequence number; the same ACK, header length, window, and options

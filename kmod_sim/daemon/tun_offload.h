@@ -13,9 +13,9 @@
 //   complete checksums (RFC 793 §3.1, RFC 8200 §8.1).
 // - write: TunCoalescer joins consecutive IPv4 TCP segments of one flow that the kernel's
 //   GRO would join (same addresses, ports, ACK, window, options, TOS, TTL and DF; contiguous
-//   sequence numbers; equal sizes but for a shorter last one; no flags but ACK, and PSH on
-//   the last), and consecutive IPv4 UDP datagrams of one flow of equal size (a shorter last
-//   one), into one super-packet (TCPV4, or UDP_L4 as UDP GSO) that the kernel segments again
+//   sequence numbers, and identifications too without DF; equal sizes but for a shorter last
+//   one; no flags but ACK, and PSH on the last), and consecutive IPv4 UDP datagrams of one
+//   flow of equal size (a shorter last one) that carry a checksum, into one super-packet (TCPV4, or UDP_L4 as UDP GSO) that the kernel segments again
 //   where it must: at the latest, a UDP socket gets its datagrams one by one. Anything else
 //   is written alone, in order.
 #pragma once

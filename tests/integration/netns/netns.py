@@ -30,6 +30,7 @@ PREFIX = "kst-"
 BASE = "/tmp/kmod-sim-netns-test"
 SUNSET, WEST_IN, WEST, EAST, EAST_IN, SUNRISE = (
     "192.0.1.1", "192.0.1.254", "192.1.2.45", "192.1.2.23", "192.0.2.254", "192.0.2.1")
+SUNSET6, WEST6, EAST6, SUNRISE6 = "2001:db8:0:1::1", "2001:db8:1:2::45", "2001:db8:1:2::23", "2001:db8:0:2::1"
 
 
 def scripts_dir():
@@ -113,6 +114,8 @@ def eroute_count(gw, src, dst):
 def ping(count=1, size=56, df=None, wait=2, dst=SUNRISE, interval=0.2):
     """ping from sunset; df: None (the default, path MTU discovery), "do" or "dont"."""
     argv = ["ping", "-n", "-c", str(count), "-s", str(size), "-W", str(wait), "-i", str(interval)]
+    if ":" in dst:
+        argv.append("-6")
     if df:
         argv += ["-M", df]
     return run("sunset", *(argv + [dst]), timeout=30 + count * wait)
@@ -139,9 +142,9 @@ class Capture:
             raise RuntimeError("tcpdump did not start: " + open(self.log).read())
         return self
 
-    def frames(self):
-        """How many IPv4 frames the file holds so far (tcpdump -U writes each as it gets it);
-        the link is Ethernet, and IPv6 neighbour discovery on it is not counted."""
+    def frames(self, ipv6_esp=False):
+        """How many IPv4 frames (or IPv6 ESP frames) the file holds so far (tcpdump -U writes
+        each as it gets it); the link is Ethernet. IPv6 neighbour discovery is not counted."""
         try:
             with open(self.path, "rb") as f:
                 data = f.read()
@@ -155,16 +158,19 @@ class Capture:
             caplen = struct.unpack(endian + "I", data[at + 8:at + 12])[0]
             if at + 16 + caplen > len(data):
                 break
-            if data[at + 16 + 12:at + 16 + 14] == b"\x08\x00":
-                count += 1
+            frame = data[at + 16:at + 16 + caplen]
+            if ipv6_esp:
+                count += frame[12:14] == b"\x86\xdd" and len(frame) > 20 and frame[20] == 50
+            else:
+                count += frame[12:14] == b"\x08\x00"
             at += 16 + caplen
         return count
 
-    def wait_for(self, count, what):
+    def wait_for(self, count, what, ipv6_esp=False):
         """Waits until the file holds at least `count` frames: the kernel hands tcpdump its
         packets in blocks, the last one when its timeout (1 s) passes."""
-        wait_until(10, lambda: self.frames() >= count, "the capture to hold %d frames (%s); it has %d" % (
-            count, what, self.frames()))
+        wait_until(10, lambda: self.frames(ipv6_esp) >= count, "the capture to hold %d frames (%s); it has %d" % (
+            count, what, self.frames(ipv6_esp)))
 
     def stop(self):
         """Stops tcpdump (it writes out what it holds on SIGINT); the kernel's drop count."""
@@ -244,8 +250,9 @@ class Background:
 # the server's close, so that the whole exchange is over when it exits.
 TCP_SERVER = r"""
 import hashlib, socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 5001)); s.listen(1); print("ready", flush=True)
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 5001)); s.listen(1); print("ready", flush=True)
 c, _ = s.accept(); h = hashlib.sha256(); n = 0
 while True:
     b = c.recv(65536)
@@ -263,13 +270,14 @@ c.close(); print(len(data), hashlib.sha256(data).hexdigest(), flush=True)
 """
 
 
-def tcp_transfer(pattern, repeat):
-    """Sends pattern*repeat from sunset to sunrise over TCP; (sent, received) as 'n sha256'."""
+def tcp_transfer(pattern, repeat, dst=SUNRISE):
+    """Sends pattern*repeat from sunset to sunrise (dst) over TCP; (sent, received) as
+    'n sha256'."""
     server = Background("sunrise", ["/usr/bin/python3", "-c", TCP_SERVER])
     try:
         if server.read_line(10) != "ready":
             raise RuntimeError("TCP server: " + "".join(server.lines))
-        client = run("sunset", "/usr/bin/python3", "-c", TCP_CLIENT, SUNRISE, pattern.hex(), str(repeat), timeout=60)
+        client = run("sunset", "/usr/bin/python3", "-c", TCP_CLIENT, dst, pattern.hex(), str(repeat), timeout=60)
         _, received = server.finish(30)
         return client.stdout.strip(), received.splitlines()[-1].strip() if received.strip() else ""
     finally:

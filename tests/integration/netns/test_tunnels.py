@@ -5,7 +5,7 @@ a TUN device on both, and traffic from sunset to sunrise is routed into it. Chec
 - an AES-256-GCM tunnel (tun+esp), then a tun+comp+esp+ah tunnel, configured with the ipsec
   commands: ping and a TCP transfer get through; the west-east link carries only ESP (or AH)
   and tshark decrypts it with the keys; ipsec_eroute and ipsec_spi count on both gateways
-  exactly what the capture holds;
+  exactly what the capture holds; an IPv6 tunnel (ChaCha20-Poly1305) over the IPv6 link;
 - %trap (ACQUIRE seen by `ipsec pf_key`, a %hold, the held packet sent on after
   `eroute --replace`), %reject (ICMP "packet filtered" back to sunset), %drop (silence),
   %pass (in clear on the link);
@@ -25,7 +25,7 @@ import sys
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netns  # noqa: E402
-from netns import EAST, SUNRISE, SUNSET, WEST, ipsec, ping, run, view  # noqa: E402
+from netns import EAST, EAST6, SUNRISE, SUNRISE6, SUNSET, WEST, WEST6, ipsec, ping, run, view  # noqa: E402
 
 SKIP = 77
 # 36 bytes each: a 256-bit key and a 32-bit salt (RFC 4106 §8.1).
@@ -39,6 +39,7 @@ AH_KEY_BACK = bytes(range(0xa0, 0xa0 + 32))
 IPSEC0_MTU = 1500 - (40 + 4 + (8 + 32 + 2 + 3) + 48)
 TSHARK_GCM = "AES-GCM with 16 octet ICV [RFC4106]"
 SUBNET_WEST, SUBNET_EAST = "192.0.1.0/24", "192.0.2.0/24"
+SUBNET6_WEST, SUBNET6_EAST = "2001:db8:0:1::/64", "2001:db8:0:2::/64"
 EAST_INSIDE = netns.EAST_IN
 
 
@@ -256,6 +257,52 @@ def test_group_tunnel(c):
         c.check(netns.life(f, "packets") > 0, "%s's %s counted packets" % (gw, said), f)
 
 
+def test_ipv6_tunnel(c):
+    """An IPv6 tunnel over the IPv6 link, ChaCha20-Poly1305: ping and TCP over IPv6; the link
+    carries only ESP for the subnets; both gateways count the same packets."""
+    for gw in ("west", "east"):
+        ipsec(gw, "spi", "--clear")
+    for gw in ("west", "east"):
+        for spi, src, dst, key in ((0x5000, WEST6, EAST6, KEY_OUT), (0x6000, EAST6, WEST6, KEY_BACK)):
+            said = "%x@%s" % (spi, dst)
+            ipsec(gw, "spi", "--ip6", "--said", "tun:" + said, "--src", src, "--dst", dst)
+            ipsec(gw, "spi", "--esp", "chacha20-poly1305", "--said", "esp:" + said, "--src", src,
+                  "--replay_window", "32", "--enckey", hexkey(key))
+            ipsec(gw, "spigrp", "--said", "tun:" + said, "esp:" + said)
+    for gw, said, src, dst in (("west", "tun:5000@" + EAST6, SUBNET6_WEST, SUBNET6_EAST),
+                               ("east", "tun:6000@" + WEST6, SUBNET6_EAST, SUBNET6_WEST)):
+        ipsec(gw, "eroute", "--add", "--eraf", "inet6", "--src", src, "--dst", dst, "--said", said)
+        run(gw, "ip", "-6", "route", "replace", dst, "dev", "ipsec0", check=True)
+    with netns.Capture("west", "eth0", "ipv6") as capture:
+        r = ping(count=3, dst=SUNRISE6)
+        c.check(r.returncode == 0 and " 0% packet loss" in r.stdout, "IPv6: 3 pings sunset -> sunrise answered",
+                r.stdout)
+        sent, received = netns.tcp_transfer(os.urandom(4096), 64, dst=SUNRISE6)
+        c.check(sent != "" and sent == received, "IPv6: TCP sunset -> sunrise, 256 KiB arrive intact",
+                "sent %r, received %r" % (sent, received))
+        netns.settle_tcp()
+        marker = ping(count=1, wait=5, dst=SUNRISE6)
+        c.check(marker.returncode == 0, "IPv6: the marker ping was answered", marker.stdout)
+        counted = sum(netns.life(netns.spi_fields("west", said), "packets")
+                      for said in ("esp:5000@" + EAST6, "esp:6000@" + WEST6))
+        capture.wait_for(counted, "every ESP packet west sent and received", ipv6_esp=True)
+        capture.stop()
+    rows = capture.fields(["ipv6.src", "ipv6.dst", "ipv6.nxt", "icmpv6.type"], read_filter="ipv6")
+    frames = [dict(src=r[0][0], dst=r[1][0], nxt=int(r[2][0]), icmp=r[3]) for r in rows]
+    tunnel = [f for f in frames if f["nxt"] == 50]
+    clear = [f for f in frames if f["nxt"] != 50 and not set(f["icmp"]) & {"133", "134", "135", "136", "137", "143"}]
+    c.check(tunnel and not clear, "IPv6: the link carried %d ESP frames and nothing else but neighbour discovery"
+            % len(tunnel), clear[:3])
+    for sender, receiver, said, src, dst in (("west", "east", "esp:5000@" + EAST6, WEST6, EAST6),
+                                             ("east", "west", "esp:6000@" + WEST6, EAST6, WEST6)):
+        mine = len([f for f in tunnel if f["src"] == src and f["dst"] == dst])
+        counts = [netns.life(netns.spi_fields(gw, said), "packets") for gw in (sender, receiver)]
+        c.check(counts == [mine, mine], "IPv6: %s on both gateways counted the %d ESP frames %s -> %s" % (
+            said, mine, sender, receiver), counts)
+    for gw, dst in (("west", SUBNET6_EAST), ("east", SUBNET6_WEST)):
+        run(gw, "ip", "-6", "route", "del", dst, "dev", "ipsec0", check=True)
+
+
 def test_trap(c):
     """%trap on west: ACQUIRE to `ipsec pf_key`, a %hold for the flow, and the held packet
     sent on when the eroute is replaced with the tunnel's SA."""
@@ -415,6 +462,7 @@ def body(c):
         test_unprivileged(c)
         esp_capture = test_esp_tunnel(c)
         test_group_tunnel(c)
+        test_ipv6_tunnel(c)
         test_trap(c)
         test_magic(c)
         test_large_packets(c)

@@ -88,40 +88,44 @@ DevicePort::Opened DevicePort::open(Klips& klips, const std::string& virtual_nam
     port->tun_ = std::move(tun.fd);
     port->coalescer_ = TunCoalescer(port->tun_.get());
 
-    port->epoll_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
-    if (!port->epoll_) return failed(errno, "epoll_create1");
+    port->transmit_epoll_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
+    port->receive_epoll_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
+    if (!port->transmit_epoll_ || !port->receive_epoll_) return failed(errno, "epoll_create1");
     port->wake_ = UniqueFd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!port->wake_) return failed(errno, "eventfd");
-    auto watch = [&port](int fd, uint64_t tag) {
+    auto watch = [](const UniqueFd& epoll, int fd, uint64_t tag) {
         epoll_event ev{};
         ev.events = EPOLLIN;
         ev.data.u64 = tag;
-        return epoll_ctl(port->epoll_.get(), EPOLL_CTL_ADD, fd, &ev) == 0;
+        return epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd, &ev) == 0;
     };
-    if (!watch(port->wake_.get(), kWakeTag) || !watch(port->tun_.get(), kTunTag)) return failed(errno, "epoll_ctl");
+    bool watched = watch(port->transmit_epoll_, port->wake_.get(), kWakeTag) &&
+                   watch(port->transmit_epoll_, port->tun_.get(), kTunTag) &&
+                   watch(port->receive_epoll_, port->wake_.get(), kWakeTag);
     const auto& sockets = port->receivers_.sockets();
-    for (size_t i = 0; i < sockets.size(); ++i) {
-        if (!watch(sockets[i].fd.get(), kFirstReceiverTag + i)) return failed(errno, "epoll_ctl");
+    for (size_t i = 0; i < sockets.size() && watched; ++i) {
+        watched = watch(port->receive_epoll_, sockets[i].fd.get(), kFirstReceiverTag + i);
     }
+    if (!watched) return failed(errno, "epoll_ctl");
     DevicePort* self = port.get();
-    port->thread_ = std::thread([self] { self->loop(); });
+    port->transmit_thread_ = std::thread([self] { self->loop(self->transmit_epoll_.get()); });
+    port->receive_thread_ = std::thread([self] { self->loop(self->receive_epoll_.get()); });
     result.port = std::move(port);
     result.mtu = mtu;
     return result;
 }
 
 DevicePort::~DevicePort() {
-    if (thread_.joinable()) {
-        const uint64_t one = 1;
-        [[maybe_unused]] ssize_t n = write(wake_.get(), &one, sizeof one);
-        thread_.join();
-    }
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_.get(), &one, sizeof one);
+    if (transmit_thread_.joinable()) transmit_thread_.join();
+    if (receive_thread_.joinable()) receive_thread_.join();
 }
 
-void DevicePort::loop() {
+void DevicePort::loop(int epoll) {
     epoll_event events[16];
     for (;;) {
-        const int n = epoll_wait(epoll_.get(), events, 16, -1);
+        const int n = epoll_wait(epoll, events, 16, -1);
         if (n < 0 && errno != EINTR) return;
         for (int i = 0; i < n; ++i) {
             const uint64_t tag = events[i].data.u64;
@@ -148,7 +152,7 @@ void DevicePort::transmit_batch() {
         const ssize_t n = read(tun_.get(), read_buffer_.data(), read_buffer_.size());
         if (n <= 0) break;  // EAGAIN: all read
         for (std::span<const uint8_t> packet : segmenter_.split({read_buffer_.data(), static_cast<size_t>(n)})) {
-            const PacketResult result = klips_.xmit(packet, work_);
+            const PacketResult result = klips_.xmit(packet, transmit_work_);
             if (result.port == PacketPort::wire) to_wire(packet, result.packet);
             else if (result.port == PacketPort::host) host_.queue(result.packet);  // %reject's ICMP
         }
@@ -181,7 +185,7 @@ void DevicePort::to_wire(std::span<const uint8_t> inner, std::span<const uint8_t
 
 void DevicePort::receive_batch(const RawReceivers::Socket& socket) {
     for (std::span<const uint8_t> packet : receivers_.receive(socket)) {
-        const PacketResult result = klips_.rcv(packet, work_);
+        const PacketResult result = klips_.rcv(packet, receive_work_);
         // Only what the engine decapsulated goes in; anything it passed is the kernel's own
         // copy to deliver (raw sockets only ever see copies).
         if (result.verdict == PacketVerdict::delivered) coalescer_.add(result.packet);

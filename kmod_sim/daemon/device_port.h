@@ -1,11 +1,12 @@
 // One attached ipsecN at work (DESIGN.md "At run time"): its TUN device, the raw sockets on
-// its physical device, and the packet thread that moves packets between them through the
-// engine, in batches:
+// its physical device, and two packet threads that move packets between them through the
+// engine, in batches, one each way:
 //   TUN ipsecN --read, segment--> Klips::xmit --> raw sender bound to the physical device (the wire)
 //                                    --> raw sender routed by destination (ICMP back to the host)
 //   raw receivers on the physical device --> Klips::rcv --> delivered: coalesced, written into ipsecN
-// The thread takes only the engine's read lock (and each SA's own), never the PF_KEY loop's
-// or the FUSE view's turn.
+// The threads take only the engine's read lock (and each SA's own), never the PF_KEY loop's
+// or the FUSE view's turn. One way's packets do not wait behind the other's (a gateway's TCP
+// data goes one way, its ACKs the other).
 //
 // Outer packets larger than the physical device's MTU (spec/dataplane.md "PMTU"): when the
 // inner packet may not be fragmented (IPv4 with DF, or IPv6) its sender gets ICMP
@@ -48,13 +49,14 @@ public:
     static Opened open(Klips& klips, const std::string& virtual_name, const std::string& physical,
                        uint32_t physical_mtu);
 
-    ~DevicePort();  // stops the thread; closing the TUN removes the device
+    ~DevicePort();  // stops the threads; closing the TUN removes the device
     DevicePort(const DevicePort&) = delete;
     DevicePort& operator=(const DevicePort&) = delete;
 
 private:
     DevicePort(Klips& klips, std::string virtual_name, std::string physical, uint32_t physical_mtu);
-    void loop();
+    // One thread's loop: `epoll` holds the wake eventfd and what the thread reads.
+    void loop(int epoll);
     void transmit_batch();
     void receive_batch(const RawReceivers::Socket& socket);
     // An xmit result for the wire: sent whole, fragmented, or answered with ICMP.
@@ -65,11 +67,13 @@ private:
     const std::string virtual_name_;
     const std::string physical_;
     uint32_t physical_mtu_;
-    PacketWork work_;
+    PacketWork transmit_work_;  // each thread's own
+    PacketWork receive_work_;
     UniqueFd tun_;
     UniqueFd control_;  // ioctl socket: the physical MTU
-    UniqueFd epoll_;
-    UniqueFd wake_;     // eventfd: stop
+    UniqueFd transmit_epoll_;   // the TUN
+    UniqueFd receive_epoll_;    // the raw receivers
+    UniqueFd wake_;     // eventfd: stop (never read, so it wakes both threads)
     RawSender wire_;    // bound to the physical device
     RawSender host_;    // routed by destination: ICMP errors back to senders
     RawReceivers receivers_;
@@ -79,7 +83,8 @@ private:
     std::vector<uint8_t> icmp_;
     std::vector<std::vector<uint8_t>> fragments_;
     uint32_t fragment_id_;
-    std::thread thread_;
+    std::thread transmit_thread_;
+    std::thread receive_thread_;
 };
 
 }  // namespace kmod_sim::daemon

@@ -8,10 +8,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <system_error>
 #include <random>
 
 #include "crypto/algorithms.h"
+#include "crypto/ipip.h"
 #include "kmod_sim/module/icmp_error.h"
 #include "kmod_sim/module/ip_fragment.h"
 #include "kmod_sim/module/ip_packet.h"
@@ -64,7 +67,7 @@ uint32_t DevicePort::tun_mtu_for(uint32_t physical_mtu) {
 
 DevicePort::DevicePort(Klips& klips, std::string virtual_name, std::string physical, uint32_t physical_mtu)
     : klips_(klips), virtual_name_(std::move(virtual_name)), physical_(std::move(physical)),
-      physical_mtu_(physical_mtu), coalescer_(-1), read_buffer_(kMaxRead), fragment_id_(std::random_device{}()) {}
+      physical_mtu_(physical_mtu), listed_mtu_(physical_mtu), coalescer_(-1, false), read_buffer_(kMaxRead), fragment_id_(std::random_device{}()) {}
 
 DevicePort::Opened DevicePort::open(Klips& klips, const std::string& virtual_name, const std::string& physical,
                                     uint32_t physical_mtu) {
@@ -77,16 +80,19 @@ DevicePort::Opened DevicePort::open(Klips& klips, const std::string& virtual_nam
     };
     // Raw sockets first: without CAP_NET_RAW nothing is created at all.
     std::string what;
-    if (int error = port->wire_.open(physical, &what)) return failed(error, what);
+    // ENODEV while binding to the physical device: it went since X_TNCFG checked it (ENXIO,
+    // tncfg's "Is the physical device valid?").
+    auto physical_failed = [&](int error) { return failed(error == ENODEV ? ENXIO : error, what); };
+    if (int error = port->wire_.open(physical, &what)) return physical_failed(error);
     if (int error = port->host_.open("", &what)) return failed(error, what);
-    if (int error = port->receivers_.open(physical, &what)) return failed(error, what);
+    if (int error = port->receivers_.open(physical, &what)) return physical_failed(error);
     port->control_ = UniqueFd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (!port->control_) return failed(errno, "socket");
     const uint32_t mtu = tun_mtu_for(physical_mtu);
     TunOpened tun = open_tun(virtual_name, mtu);
     if (!tun.fd) return failed(tun.error, tun.what);
     port->tun_ = std::move(tun.fd);
-    port->coalescer_ = TunCoalescer(port->tun_.get());
+    port->coalescer_ = TunCoalescer(port->tun_.get(), tun.udp_gso);
 
     port->transmit_epoll_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
     port->receive_epoll_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
@@ -108,8 +114,12 @@ DevicePort::Opened DevicePort::open(Klips& klips, const std::string& virtual_nam
     }
     if (!watched) return failed(errno, "epoll_ctl");
     DevicePort* self = port.get();
-    port->transmit_thread_ = std::thread([self] { self->loop(self->transmit_epoll_.get()); });
-    port->receive_thread_ = std::thread([self] { self->loop(self->receive_epoll_.get()); });
+    try {
+        port->transmit_thread_ = std::thread([self] { self->loop(self->transmit_epoll_.get()); });
+        port->receive_thread_ = std::thread([self] { self->loop(self->receive_epoll_.get()); });
+    } catch (const std::system_error& e) {
+        return failed(e.code().value(), "starting the packet threads");  // the destructor joins what started
+    }
     result.port = std::move(port);
     result.mtu = mtu;
     return result;
@@ -140,16 +150,26 @@ void DevicePort::refresh_physical_mtu() {
     ifreq request{};
     std::memcpy(request.ifr_name, physical_.data(), std::min(physical_.size(), sizeof request.ifr_name - 1));
     if (ioctl(control_.get(), SIOCGIFMTU, &request) != 0 || request.ifr_mtu <= 0) return;
-    const auto mtu = static_cast<uint32_t>(request.ifr_mtu);
-    if (mtu == physical_mtu_) return;
-    physical_mtu_ = mtu;
-    klips_.set_physical_mtu(virtual_name_, mtu);  // rare: the write lock is fine
+    physical_mtu_ = static_cast<uint32_t>(request.ifr_mtu);
+    // Rare, so the write lock is fine. Until X_TNCFG has entered the device in the tables
+    // (this thread starts just before), the update is refused and tried again.
+    if (physical_mtu_ != listed_mtu_ && klips_.set_physical_mtu(virtual_name_, physical_mtu_)) {
+        listed_mtu_ = physical_mtu_;
+    }
 }
 
 void DevicePort::transmit_batch() {
     refresh_physical_mtu();
     for (size_t i = 0; i < kPacketBatch; ++i) {
         const ssize_t n = read(tun_.get(), read_buffer_.data(), read_buffer_.size());
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            // The device was deleted behind our back (`ip link del`): stop reading it rather
+            // than spin on its error; detach or --clear tidies up the rest.
+            std::fprintf(stderr, "kmod-sim: %s: reading the TUN device: %s; no longer reading it\n",
+                         virtual_name_.c_str(), std::strerror(errno));
+            epoll_ctl(transmit_epoll_.get(), EPOLL_CTL_DEL, tun_.get(), nullptr);
+            break;
+        }
         if (n <= 0) break;  // EAGAIN: all read
         for (std::span<const uint8_t> packet : segmenter_.split({read_buffer_.data(), static_cast<size_t>(n)})) {
             const PacketResult result = klips_.xmit(packet, transmit_work_);
@@ -168,17 +188,39 @@ void DevicePort::to_wire(std::span<const uint8_t> inner, std::span<const uint8_t
     }
     const auto inner_header = parse_ip_header(inner);
     if (!inner_header) return;
-    if (!may_fragment(inner, *inner_header)) {
-        // What the sender's packets may be so that, encapsulated the same way, they fit.
-        const size_t overhead = outer.size() - std::min(outer.size(), inner_header->total_size);
+    // RFC 2473 §7.1: an IPv6 packet of the minimum MTU or less is never refused; its outer
+    // packet is fragmented.
+    const bool small_ipv6 = inner_header->version == 6 && inner_header->total_size <= kIpv6MinimumMtu;
+    if (!may_fragment(inner, *inner_header) && !small_ipv6) {
+        // What the sender's packets may be so that, encapsulated the same way, they fit. ESP
+        // pads to 4 bytes, so a smaller packet may need up to 3 more bytes than this one.
+        const size_t overhead = outer.size() - std::min(outer.size(), inner_header->total_size) + 3;
         const uint32_t floor = inner_header->version == 4 ? kIpv4MinimumMtu : kIpv6MinimumMtu;
         const uint32_t fits = physical_mtu_ > overhead ? static_cast<uint32_t>(physical_mtu_ - overhead) : floor;
         if (icmp_too_big(inner, *inner_header, std::max(fits, floor), icmp_)) host_.queue(icmp_);
         return;
     }
     fragments_.clear();
-    const bool split = (outer[0] >> 4) == 4 ? fragment_ipv4(outer, physical_mtu_, &fragments_)
-                                             : fragment_ipv6(outer, physical_mtu_, fragment_id_++, &fragments_);
+    bool split;
+    if ((outer[0] >> 4) == 4) {
+        // The copy may clear DF (set for an inner IPv6 packet) and must not keep a zero ID:
+        // the kernel would give each fragment a different one.
+        unfragmented_.assign(outer.begin(), outer.end());
+        uint8_t* h = unfragmented_.data();
+        h[6] &= uint8_t(~0x40);
+        if (h[4] == 0 && h[5] == 0) {
+            h[4] = uint8_t(fragment_id_ >> 8);
+            h[5] = uint8_t(fragment_id_ | 1);
+            ++fragment_id_;
+        }
+        h[10] = h[11] = 0;
+        const uint16_t check = crypto::internet_checksum({h, size_t(h[0] & 0x0f) * 4});
+        h[10] = uint8_t(check >> 8);
+        h[11] = uint8_t(check);
+        split = fragment_ipv4(unfragmented_, physical_mtu_, &fragments_);
+    } else {
+        split = fragment_ipv6(outer, physical_mtu_, fragment_id_++, &fragments_);
+    }
     if (!split) return;  // a header the fragmenter refuses: dropped, as the kernel would
     for (const auto& fragment : fragments_) wire_.queue(fragment);
 }

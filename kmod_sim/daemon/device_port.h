@@ -4,16 +4,17 @@
 //   TUN ipsecN --read, segment--> Klips::xmit --> raw sender bound to the physical device (the wire)
 //                                    --> raw sender routed by destination (ICMP back to the host)
 //   raw receivers on the physical device --> Klips::rcv --> delivered: coalesced, written into ipsecN
-// The threads take only the engine's read lock (and each SA's own), never the PF_KEY loop's
-// or the FUSE view's turn. One way's packets do not wait behind the other's (a gateway's TCP
+// The threads take the engine's read lock (and each SA's own) per packet, never the PF_KEY
+// loop's or the FUSE view's turn; the write lock only when the link's MTU changed. One way's packets do not wait behind the other's (a gateway's TCP
 // data goes one way, its ACKs the other).
 //
 // Outer packets larger than the physical device's MTU (spec/dataplane.md "PMTU"): when the
-// inner packet may not be fragmented (IPv4 with DF, or IPv6) its sender gets ICMP
-// "fragmentation needed" / ICMPv6 "packet too big" with the MTU that fits once encapsulated,
-// and the packet is dropped; otherwise the outer packet is fragmented, and the peer
-// reassembles it before its IPsec processing. The MTU is read again for every batch, so a
-// changed link MTU takes effect at once (and shows in ipsec_tncfg).
+// inner packet may not be fragmented (IPv4 with DF, or IPv6 above 1280 bytes) its sender
+// gets ICMP "fragmentation needed" / ICMPv6 "packet too big" with the MTU that fits once
+// encapsulated, and the packet is dropped; otherwise the outer packet is fragmented, and the
+// peer reassembles it before its IPsec processing. The MTU is read again for every transmit
+// batch, so a changed link MTU takes effect at once (and shows in ipsec_tncfg). Only the
+// link's MTU is known: a smaller one further along the path is not.
 #pragma once
 
 #include <cstdint>
@@ -66,7 +67,8 @@ private:
     Klips& klips_;
     const std::string virtual_name_;
     const std::string physical_;
-    uint32_t physical_mtu_;
+    uint32_t physical_mtu_;     // transmit thread: what the link takes now
+    uint32_t listed_mtu_;       // what ipsec_tncfg was last told
     PacketWork transmit_work_;  // each thread's own
     PacketWork receive_work_;
     UniqueFd tun_;
@@ -81,6 +83,7 @@ private:
     TunCoalescer coalescer_;    // delivered packets into the TUN
     std::vector<uint8_t> read_buffer_;
     std::vector<uint8_t> icmp_;
+    std::vector<uint8_t> unfragmented_;  // an outer IPv4 packet made ready for fragmenting
     std::vector<std::vector<uint8_t>> fragments_;
     uint32_t fragment_id_;
     std::thread transmit_thread_;

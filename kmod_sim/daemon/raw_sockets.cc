@@ -88,7 +88,10 @@ void RawSender::flush() {
 
 void RawSender::flush(Batch& batch) {
     for (size_t done = 0; done < batch.count;) {
-        const int sent = sendmmsg(batch.fd.get(), &batch.messages[done], static_cast<unsigned>(batch.count - done), 0);
+        // Never blocks: a full send buffer drops, as a busy interface would, and detach
+        // never waits on a stuck queue.
+        const int sent = sendmmsg(batch.fd.get(), &batch.messages[done], static_cast<unsigned>(batch.count - done),
+                                  MSG_DONTWAIT);
         if (sent < 0) {
             if (errno == EINTR) continue;
             ++done;  // drop this one packet: the rest still go

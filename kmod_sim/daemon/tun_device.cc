@@ -40,7 +40,11 @@ TunOpened open_tun(std::string_view name, uint32_t mtu) {
     set_name(request, name);
     request.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
     if (ioctl(fd.get(), TUNSETIFF, &request) != 0) return failed(errno, "TUNSETIFF " + name_text);
+    // A kernel that knows the UDP segmentation offload flags (6.2+) also accepts UDP GSO
+    // frames: ask, then settle on TCP only for reads (no UDP super-packets to split).
     const unsigned offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    const unsigned uso = 0x20 | 0x40;  // TUN_F_USO4 | TUN_F_USO6, newer than Debian 12's headers
+    const bool udp_gso = ioctl(fd.get(), TUNSETOFFLOAD, offloads | uso) == 0;
     if (ioctl(fd.get(), TUNSETOFFLOAD, offloads) != 0) return failed(errno, "TUNSETOFFLOAD " + name_text);
 
     UniqueFd control(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
@@ -54,6 +58,7 @@ TunOpened open_tun(std::string_view name, uint32_t mtu) {
     if (ioctl(control.get(), SIOCSIFFLAGS, &request) != 0) return failed(errno, "SIOCSIFFLAGS " + name_text);
     TunOpened result;
     result.fd = std::move(fd);
+    result.udp_gso = udp_gso;
     return result;
 }
 

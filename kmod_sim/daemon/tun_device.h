@@ -15,6 +15,7 @@ namespace kmod_sim::daemon {
 
 struct TunOpened {
     UniqueFd fd;        // non-blocking
+    bool udp_gso = false;  // the kernel takes UDP GSO frames written to it (Linux 6.2+)
     int error = 0;      // errno when fd is empty
     std::string what;   // the step that failed, for the daemon's log
 };

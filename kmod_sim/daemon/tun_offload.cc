@@ -23,6 +23,7 @@ constexpr uint8_t kTcp = 6;
 constexpr uint8_t kUdp = 17;
 constexpr size_t kIpv6Header = 40;
 constexpr uint8_t kFin = 0x01, kPsh = 0x08, kAck = 0x10, kCwr = 0x80;
+constexpr size_t kMaxSegmented = 1 << 20;  // bytes of segments one read may become
 
 // RFC 1071: the one's complement sum of 16-bit big-endian words (folded: crypto's fast
 // checksum, uncomplemented), added to `sum`.
@@ -96,6 +97,7 @@ std::span<const std::span<const uint8_t>> TunSegmenter::split(std::span<uint8_t>
     if (header > packet.size() || mss == 0) return {};
     const size_t payload = packet.size() - header;
     const size_t count = std::max<size_t>(1, (payload + mss - 1) / mss);
+    if (count * (header + mss) > kMaxSegmented) return {};  // no kernel sends that; refuse, not allocate
     segments_.resize(count * (header + mss));
     const uint32_t seq = get32(packet.data() + l4 + 4);
     const uint16_t id = version == 4 ? get16(packet.data() + 4) : 0;
@@ -136,22 +138,28 @@ constexpr uint8_t kUdpGso = 5;  // VIRTIO_NET_HDR_GSO_UDP_L4
 // The headers' size (IP and TCP or UDP) when `packet` is an IPv4 TCP segment or UDP datagram
 // that may start or join a super-packet, else 0: no IP options, not a fragment, some payload;
 // TCP with ACK (and perhaps PSH) only; UDP with a checksum (segmentation would add one).
-size_t coalescable(std::span<const uint8_t> packet) {
+size_t coalescable(std::span<const uint8_t> packet, bool udp) {
     if (packet.size() < 29 || packet[0] != 0x45 || get16(packet.data() + 2) != packet.size()) return 0;
     if ((get16(packet.data() + 6) & 0x3fff) != 0) return 0;
+    size_t header;
     if (packet[9] == kUdp) {
-        return get16(packet.data() + 24) == packet.size() - 20 && get16(packet.data() + 26) != 0 ? 28 : 0;
+        if (!udp || get16(packet.data() + 24) != packet.size() - 20 || get16(packet.data() + 26) == 0) return 0;
+        header = 28;
+    } else {
+        if (packet[9] != kTcp || packet.size() < 41) return 0;
+        header = 20 + size_t(packet[32] >> 4) * 4;
+        if (header < 40 || header >= packet.size() || (packet[33] & ~kPsh) != kAck) return 0;
     }
-    if (packet[9] != kTcp || packet.size() < 41) return 0;
-    const size_t header = 20 + size_t(packet[32] >> 4) * 4;
-    if (header < 40 || header >= packet.size() || (packet[33] & ~kPsh) != kAck) return 0;
-    return header;
+    // A joined packet's checksum is computed afresh by whoever segments it: a damaged one
+    // must not join (as GRO checks), so that it is still dropped where it would have been.
+    const uint32_t sum = add_words(packet.subspan(20), pseudo_header(packet, packet[9], packet.size() - 20));
+    return fold(sum) == 0xffff ? header : 0;
 }
 
 }  // namespace
 
 bool TunCoalescer::joins(std::span<const uint8_t> packet) const {
-    if (closed_ || segments_ >= kMaxSegments || coalescable(packet) != header_size_) return false;
+    if (closed_ || segments_ >= kMaxSegments || coalescable(packet, udp_) != header_size_) return false;
     const uint8_t* first = pending_.data() + kVnetHeaderSize;
     const uint8_t* p = packet.data();
     const size_t payload = packet.size() - header_size_;
@@ -172,7 +180,7 @@ bool TunCoalescer::joins(std::span<const uint8_t> packet) const {
 void TunCoalescer::start(std::span<const uint8_t> packet) {
     pending_.assign(kVnetHeaderSize, 0);
     pending_.insert(pending_.end(), packet.begin(), packet.end());
-    header_size_ = coalescable(packet);
+    header_size_ = coalescable(packet, udp_);
     segment_size_ = packet.size() - header_size_;
     segments_ = 1;
     closed_ = false;
@@ -198,7 +206,7 @@ void TunCoalescer::add(std::span<const uint8_t> packet) {
         return;
     }
     flush();
-    if (coalescable(packet)) start(packet);
+    if (coalescable(packet, udp_)) start(packet);
     else write_alone(packet);
 }
 

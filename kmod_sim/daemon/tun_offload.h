@@ -16,8 +16,8 @@
 //   sequence numbers, and identifications too without DF; equal sizes but for a shorter last
 //   one; no flags but ACK, and PSH on the last), and consecutive IPv4 UDP datagrams of one
 //   flow of equal size (a shorter last one) that carry a checksum, into one super-packet (TCPV4, or UDP_L4 as UDP GSO) that the kernel segments again
-//   where it must: at the latest, a UDP socket gets its datagrams one by one. Anything else
-//   is written alone, in order.
+//   where it must: at the latest, a UDP socket gets its datagrams one by one. Only packets
+//   whose checksum is right join (GRO checks too). Anything else is written alone, in order.
 #pragma once
 
 #include <cstddef>
@@ -58,7 +58,8 @@ public:
     static constexpr size_t kMaxSegments = 64;
     static constexpr size_t kMaxSize = 65535;  // an IPv4 total length
 
-    explicit TunCoalescer(int tun_fd) : fd_(tun_fd) {}
+    // `udp`: whether the kernel takes UDP GSO frames (Linux 6.2 and later; tun_device.h).
+    TunCoalescer(int tun_fd, bool udp) : fd_(tun_fd), udp_(udp) {}
 
     // A packet for the host: joined to the pending super-packet, or written (after it).
     void add(std::span<const uint8_t> packet);
@@ -67,7 +68,7 @@ public:
 
     // For tests: what would be written, instead of writing to a descriptor.
     using Sink = void (*)(void* context, std::span<const uint8_t> frame);
-    TunCoalescer(Sink sink, void* context) : sink_(sink), context_(context) {}
+    TunCoalescer(Sink sink, void* context, bool udp = true) : sink_(sink), context_(context), udp_(udp) {}
 
 private:
     bool joins(std::span<const uint8_t> packet) const;
@@ -78,6 +79,7 @@ private:
     int fd_ = -1;
     Sink sink_ = nullptr;
     void* context_ = nullptr;
+    bool udp_ = true;
     std::vector<uint8_t> pending_;  // virtio_net_hdr, then the first segment's headers and the payloads
     size_t segments_ = 0;
     size_t header_size_ = 0;        // IP + TCP or UDP of the first segment

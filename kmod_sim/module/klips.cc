@@ -190,9 +190,9 @@ int Klips::detach_device(std::string_view virtual_name) {
     return tncfg_.detach(virtual_name);
 }
 
-void Klips::set_physical_mtu(std::string_view virtual_name, uint32_t physical_mtu) {
+bool Klips::set_physical_mtu(std::string_view virtual_name, uint32_t physical_mtu) {
     std::unique_lock lock(mutex_);
-    tncfg_.set_physical_mtu(virtual_name, physical_mtu);
+    return tncfg_.set_physical_mtu(virtual_name, physical_mtu);
 }
 
 void Klips::clear_devices() {

@@ -127,7 +127,7 @@ public:
     int can_attach_device(std::string_view virtual_name) const;  // 0, ENODEV or EBUSY
     int attach_device(std::string_view virtual_name, std::string_view physical, uint32_t mtu, uint32_t physical_mtu);
     int detach_device(std::string_view virtual_name);
-    void set_physical_mtu(std::string_view virtual_name, uint32_t physical_mtu);
+    bool set_physical_mtu(std::string_view virtual_name, uint32_t physical_mtu);  // false: not attached
     void clear_devices();
 
     // ---- klipsdebug (SADB_X_DEBUG)

@@ -52,11 +52,12 @@ int Tncfg::detach(std::string_view virtual_name) {
     return 0;
 }
 
-void Tncfg::set_physical_mtu(std::string_view virtual_name, uint32_t physical_mtu) {
+bool Tncfg::set_physical_mtu(std::string_view virtual_name, uint32_t physical_mtu) {
     IpsecDevice* d = find_mutable(virtual_name);
-    if (!d || d->physical.empty()) return;
+    if (!d || d->physical.empty()) return false;
     d->private_mtu = physical_mtu;
     d->physical_mtu = physical_mtu;
+    return true;
 }
 
 void Tncfg::clear() {

@@ -31,7 +31,8 @@ public:
     // 0; ENODEV for an unknown device; ENXIO when it is not attached.
     int detach(std::string_view virtual_name);
     // The attached physical device's MTU changed (a real device notices on its next packet).
-    void set_physical_mtu(std::string_view virtual_name, uint32_t physical_mtu);
+    // false when the device is not attached.
+    bool set_physical_mtu(std::string_view virtual_name, uint32_t physical_mtu);
     void clear();
 
     const IpsecDevice* find(std::string_view virtual_name) const;

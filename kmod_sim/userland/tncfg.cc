@@ -45,6 +45,9 @@ void report_error(const std::string& prog, uint8_t operation, int error, const s
         // kmod-sim's own: making ipsecN a real TUN device with raw sockets needs privilege.
         std::fprintf(stderr, "%s: Operation not permitted.  A real %s needs CAP_NET_ADMIN and CAP_NET_RAW: run "
                              "kmod-sim as root, or start it with --devices model.\n", p, virtual_name.c_str());
+    } else if (error == ENOENT && operation == pfkey::kTncfgAttach) {
+        std::fprintf(stderr, "%s: No TUN support.  A real %s needs /dev/net/tun (modprobe tun), or start kmod-sim "
+                             "with --devices model.\n", p, virtual_name.c_str());
     } else if (error == EEXIST && operation == pfkey::kTncfgAttach) {
         std::fprintf(stderr, "%s: Device exists.  A network device named %s already exists in kmod-sim's network "
                              "namespace -- remove it first.\n", p, virtual_name.c_str());

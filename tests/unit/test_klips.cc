@@ -1048,11 +1048,11 @@ TEST_CASE("tncfg: ipsec0..ipsec3 exist detached; attach, detach, clear", "[klips
     CHECK(k.attach_device("ipsec2", "eth3", Tncfg::kAttachedMtu, 1443) == 0);  // attachable again
 
     // A real device's physical MTU changes: both KLIPS columns follow, the virtual one stays.
-    k.set_physical_mtu("ipsec2", 1400);
+    CHECK(k.set_physical_mtu("ipsec2", 1400));
     CHECK(k.devices()[2].mtu == Tncfg::kAttachedMtu);
     CHECK(k.devices()[2].private_mtu == 1400);
     CHECK(k.devices()[2].physical_mtu == 1400);
-    k.set_physical_mtu("ipsec1", 1400);  // detached: nothing to change
+    CHECK_FALSE(k.set_physical_mtu("ipsec1", 1400));  // detached: nothing to change
     CHECK(k.devices()[1].physical_mtu == 0);
 }
 

@@ -918,3 +918,36 @@ TEST_CASE("GRO: UDP datagrams without a checksum are written alone", "[tun_offlo
     REQUIRE(sink.frames.size() == 3);
     for (size_t i = 0; i < 3; ++i) check_alone(sink.frames[i], dgrams[i]);
 }
+
+TEST_CASE("GRO: a segment whose checksum is wrong is written alone", "[tun_offload][coalescer]") {
+    // Joined, it would get a fresh checksum where it is segmented and pass as good.
+    Sink sink;
+    TunCoalescer c(&Sink::take, &sink);
+    Flow flow;
+    const Bytes a = flow.segment(0), c2 = flow.segment(2);
+    Bytes damaged = flow.segment(1);
+    damaged[damaged.size() - 1] ^= 0x01;  // payload changed, checksum not
+    c.add(a);
+    c.add(damaged);
+    c.add(c2);
+    c.flush();
+    REQUIRE(sink.frames.size() == 3);
+    check_alone(sink.frames[0], a);
+    check_alone(sink.frames[1], damaged);
+    check_alone(sink.frames[2], c2);
+}
+
+TEST_CASE("GRO: without UDP GSO in the kernel, datagrams are written alone", "[tun_offload][coalescer]") {
+    Sink sink;
+    TunCoalescer c(&Sink::take, &sink, false);
+    std::vector<Bytes> dgrams;
+    for (size_t i = 0; i < 3; ++i) {
+        Ip4 h;
+        h.id = uint16_t(0x4000 + i);
+        dgrams.push_back(udp4(h, 5000, 6000, pattern(64, uint8_t(i))));
+    }
+    for (const auto& d : dgrams) c.add(d);
+    c.flush();
+    REQUIRE(sink.frames.size() == 3);
+    for (size_t i = 0; i < 3; ++i) check_alone(sink.frames[i], dgrams[i]);
+}

@@ -208,26 +208,31 @@ class Capture:
 
 
 class Background:
-    """A process in a namespace whose stdout is read line by line, with bounded waits."""
+    """A process in a namespace whose output is read line by line, with bounded waits."""
 
     def __init__(self, host, argv):
         self.proc = subprocess.Popen(["ip", "netns", "exec", PREFIX + host] + list(argv), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.pending = b""  # read but not yet a whole line
         self.lines = []
 
     def read_line(self, timeout):
+        """The next whole line, reading the pipe's bytes directly so that the deadline holds."""
         deadline = time.monotonic() + timeout
-        while True:
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.pending:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError("no output within %.1f s from %s" % (timeout, self.proc.args))
-            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+                raise TimeoutError("no output line within %.1f s from %s" % (timeout, self.proc.args))
+            ready, _, _ = select.select([fd], [], [], left)
             if ready:
-                line = self.proc.stdout.readline()
-                if line == "":
-                    raise EOFError("%s ended: %s" % (self.proc.args, "".join(self.lines)))
-                self.lines.append(line)
-                return line.rstrip("\n")
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise EOFError("%s ended: %s" % (self.proc.args, "".join(self.lines) + self.pending.decode()))
+                self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        self.lines.append(line.decode(errors="replace") + "\n")
+        return line.decode(errors="replace")
 
     def finish(self, timeout):
         """Waits for the exit (killing it after timeout); its exit code and all its output."""
@@ -236,7 +241,8 @@ class Background:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             out, _ = self.proc.communicate(timeout=10)
-        self.lines.append(out or "")
+        self.lines.append((self.pending + (out or b"")).decode(errors="replace"))
+        self.pending = b""
         return self.proc.returncode, "".join(self.lines)
 
     def kill(self):

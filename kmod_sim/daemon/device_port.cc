@@ -10,11 +10,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <system_error>
 #include <random>
+#include <system_error>
 
 #include "crypto/algorithms.h"
-#include "crypto/ipip.h"
 #include "kmod_sim/module/icmp_error.h"
 #include "kmod_sim/module/ip_fragment.h"
 #include "kmod_sim/module/ip_packet.h"
@@ -67,7 +66,8 @@ uint32_t DevicePort::tun_mtu_for(uint32_t physical_mtu) {
 
 DevicePort::DevicePort(Klips& klips, std::string virtual_name, std::string physical, uint32_t physical_mtu)
     : klips_(klips), virtual_name_(std::move(virtual_name)), physical_(std::move(physical)),
-      physical_mtu_(physical_mtu), listed_mtu_(physical_mtu), coalescer_(-1, false), read_buffer_(kMaxRead), fragment_id_(std::random_device{}()) {}
+      physical_mtu_(physical_mtu), listed_mtu_(physical_mtu), coalescer_(-1, false), read_buffer_(kMaxRead),
+      fragment_id_(std::random_device{}()) {}
 
 DevicePort::Opened DevicePort::open(Klips& klips, const std::string& virtual_name, const std::string& physical,
                                     uint32_t physical_mtu) {
@@ -213,10 +213,7 @@ void DevicePort::to_wire(std::span<const uint8_t> inner, std::span<const uint8_t
             h[5] = uint8_t(fragment_id_ | 1);
             ++fragment_id_;
         }
-        h[10] = h[11] = 0;
-        const uint16_t check = crypto::internet_checksum({h, size_t(h[0] & 0x0f) * 4});
-        h[10] = uint8_t(check >> 8);
-        h[11] = uint8_t(check);
+        finish_ip_header(unfragmented_, size_t(h[0] & 0x0f) * 4, h[9]);  // the checksum again
         split = fragment_ipv4(unfragmented_, physical_mtu_, &fragments_);
     } else {
         split = fragment_ipv6(outer, physical_mtu_, fragment_id_++, &fragments_);

@@ -1,9 +1,7 @@
 #include "device_port.h"
 
-#include <net/if.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -17,6 +15,7 @@
 #include "kmod_sim/module/icmp_error.h"
 #include "kmod_sim/module/ip_fragment.h"
 #include "kmod_sim/module/ip_packet.h"
+#include "host_network.h"
 #include "tun_device.h"
 
 namespace kmod_sim::daemon {
@@ -147,10 +146,9 @@ void DevicePort::loop(int epoll) {
 }
 
 void DevicePort::refresh_physical_mtu() {
-    ifreq request{};
-    std::memcpy(request.ifr_name, physical_.data(), std::min(physical_.size(), sizeof request.ifr_name - 1));
-    if (ioctl(control_.get(), SIOCGIFMTU, &request) != 0 || request.ifr_mtu <= 0) return;
-    physical_mtu_ = static_cast<uint32_t>(request.ifr_mtu);
+    const auto mtu = device_mtu_through(control_.get(), physical_);
+    if (!mtu) return;
+    physical_mtu_ = *mtu;
     // Rare, so the write lock is fine. Until X_TNCFG has entered the device in the tables
     // (this thread starts just before), the update is refused and tried again.
     if (physical_mtu_ != listed_mtu_ && klips_.set_physical_mtu(virtual_name_, physical_mtu_)) {

@@ -31,16 +31,20 @@ bool is_local_address(const IpAddress& address) {
     return false;
 }
 
-std::optional<uint32_t> device_mtu(std::string_view name) {
+std::optional<uint32_t> device_mtu_through(int socket, std::string_view name) {
     if (name.empty() || name.size() >= IFNAMSIZ) return std::nullopt;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return std::nullopt;
     ifreq request{};
     std::memcpy(request.ifr_name, name.data(), name.size());
-    const int result = ioctl(fd, SIOCGIFMTU, &request);
-    close(fd);
-    if (result != 0 || request.ifr_mtu <= 0) return std::nullopt;
+    if (ioctl(socket, SIOCGIFMTU, &request) != 0 || request.ifr_mtu <= 0) return std::nullopt;
     return static_cast<uint32_t>(request.ifr_mtu);
+}
+
+std::optional<uint32_t> device_mtu(std::string_view name) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return std::nullopt;
+    auto mtu = device_mtu_through(fd, name);
+    close(fd);
+    return mtu;
 }
 
 }  // namespace kmod_sim::daemon

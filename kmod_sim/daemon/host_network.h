@@ -15,5 +15,7 @@ bool is_local_address(const IpAddress& address);
 
 // The MTU of the network device `name` in this network namespace; nullopt when there is none.
 std::optional<uint32_t> device_mtu(std::string_view name);
+// The same through `socket` (any socket of this namespace), for callers that ask often.
+std::optional<uint32_t> device_mtu_through(int socket, std::string_view name);
 
 }  // namespace kmod_sim::daemon

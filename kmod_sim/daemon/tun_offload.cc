@@ -44,9 +44,8 @@ uint32_t pseudo_header(std::span<const uint8_t> packet, uint8_t proto, size_t le
 }
 
 void set_ipv4_checksum(uint8_t* ip) {
-    const size_t size = size_t(ip[0] & 0x0f) * 4;
     put16(ip + 10, 0);
-    put16(ip + 10, uint16_t(~fold(add_words({ip, size}))));
+    put16(ip + 10, crypto::internet_checksum({ip, size_t(ip[0] & 0x0f) * 4}));
 }
 
 // A whole segment's TCP checksum, from scratch.
